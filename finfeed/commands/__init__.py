@@ -1,0 +1,1 @@
+"""Sub-commands of the ``finfeed`` CLI; each module has ``register(subparsers)``."""

@@ -1,0 +1,212 @@
+"""Records that flow through finfeed, frozen and typed; JSON on the wire.
+
+Times are timezone-aware UTC datetimes inside and RFC 3339 strings on the wire.
+
+- ``Snippet``: a validated input.
+- ``EnrichedRecord``: a unique snippet with its aspect scores (topic ``news.enriched``).
+- ``DuplicateRecord``: an input found to repeat an earlier snippet (``news.duplicates``).
+- ``DeadLetterRecord``: an input that broke the contract, with its original bytes
+  and a machine-readable reason (``news.deadletter``).
+- ``TimeseriesPoint``: one (snippet, company) observation, point in time: event time,
+  knowledge time and model version; appended, never rewritten (``sentiment.timeseries``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.scores import AspectScore
+
+
+def to_rfc3339(ts: datetime) -> str:
+    """UTC RFC 3339 with millisecond precision and a 'Z' suffix."""
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime: finfeed only handles timezone-aware times")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_rfc3339(value: str) -> datetime:
+    """Parse RFC 3339 (also 'Z' suffix); the result is aware and in UTC."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp without offset: {value!r}")
+    return ts.astimezone(UTC)
+
+
+def record_id(*parts: str) -> str:
+    """Deterministic id from parts: the same inputs always give the same id."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    id: str
+    text: str
+    published_at: datetime
+    source: str | None = None
+    url: str | None = None
+    tickers: tuple[str, ...] = ()
+    companies: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)  # unknown input fields, kept
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra)
+        out.update(
+            id=self.id,
+            text=self.text,
+            published_at=to_rfc3339(self.published_at),
+            source=self.source,
+            url=self.url,
+            tickers=list(self.tickers),
+            companies=list(self.companies),
+        )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    """Where an input came from: Kafka coordinates, or a file and line for backfills."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichedRecord:
+    snippet: Snippet
+    scores: Mapping[str, AspectScore]
+    companies: tuple[str, ...]  # resolved company symbols
+    ingested_at: datetime  # when the input reached Kafka (or the backfill read it)
+    processed_at: datetime  # when finfeed scored it: the knowledge time
+
+    @property
+    def id(self) -> str:
+        return self.snippet.id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.snippet.id,
+            "snippet": self.snippet.to_dict(),
+            "companies": list(self.companies),
+            "aspects": {name: s.to_dict() for name, s in self.scores.items()},
+            "event_time": to_rfc3339(self.snippet.published_at),
+            "ingest_time": to_rfc3339(self.ingested_at),
+            "processed_time": to_rfc3339(self.processed_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRecord:
+    id: str
+    canonical_id: str
+    kind: str  # "exact" or "near"
+    similarity: float
+    published_at: datetime
+    detected_at: datetime
+    source: SourcePosition | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "canonical_id": self.canonical_id,
+            "kind": self.kind,
+            "similarity": round(self.similarity, 4),
+            "event_time": to_rfc3339(self.published_at),
+            "detected_time": to_rfc3339(self.detected_at),
+            "source": self.source.to_dict() if self.source else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    reason: str  # machine readable: invalid_json, invalid_utf8, missing_text, ...
+    detail: str  # human readable
+    raw: bytes
+    source: SourcePosition | None
+    failed_at: datetime
+
+    @property
+    def id(self) -> str:
+        pos = self.source
+        if pos is not None:
+            return record_id("deadletter", pos.topic, str(pos.partition), str(pos.offset))
+        return record_id("deadletter", hashlib.sha256(self.raw).hexdigest())
+
+    def to_dict(self) -> dict[str, Any]:
+        try:
+            raw_text: str | None = self.raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raw_text = None
+        return {
+            "id": self.id,
+            "reason": self.reason,
+            "detail": self.detail,
+            "raw_b64": base64.b64encode(self.raw).decode("ascii"),
+            "raw_text": raw_text,
+            "source": self.source.to_dict() if self.source else None,
+            "failed_time": to_rfc3339(self.failed_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TimeseriesPoint:
+    """One company's observation from one snippet, as known at ``knowledge_time``.
+
+    ``id`` is deterministic in (snippet, company, model versions): reprocessing the same
+    input with the same models yields the same id, so consumers and aggregates dedupe it;
+    a re-score by a new model is a new point with its own knowledge time and id.
+    """
+
+    snippet_id: str
+    company: str
+    event_time: datetime
+    knowledge_time: datetime
+    scores: Mapping[str, AspectScore]
+    source: str | None = None
+
+    @property
+    def model_version(self) -> str:
+        return ";".join(f"{name}={s.model_version}" for name, s in sorted(self.scores.items()))
+
+    @property
+    def id(self) -> str:
+        return record_id("ts", self.snippet_id, self.company, self.model_version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "snippet_id": self.snippet_id,
+            "company": self.company,
+            "event_time": to_rfc3339(self.event_time),
+            "knowledge_time": to_rfc3339(self.knowledge_time),
+            "model_version": self.model_version,
+            "source": self.source,
+            "aspects": {name: s.to_dict() for name, s in self.scores.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TimeseriesPoint:
+        return cls(
+            snippet_id=str(data["snippet_id"]),
+            company=str(data["company"]),
+            event_time=from_rfc3339(str(data["event_time"])),
+            knowledge_time=from_rfc3339(str(data["knowledge_time"])),
+            scores={k: AspectScore.from_dict(v) for k, v in data["aspects"].items()},
+            source=data.get("source"),
+        )
