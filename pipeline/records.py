@@ -74,6 +74,21 @@ class Snippet:
         )
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Snippet:
+        """Inverse of ``to_dict`` (trusted records only; raw input goes through the contract)."""
+        known = {"id", "text", "published_at", "source", "url", "tickers", "companies"}
+        return cls(
+            id=str(data["id"]),
+            text=str(data["text"]),
+            published_at=from_rfc3339(str(data["published_at"])),
+            source=data.get("source"),
+            url=data.get("url"),
+            tickers=tuple(data.get("tickers") or ()),
+            companies=tuple(data.get("companies") or ()),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SourcePosition:
@@ -85,6 +100,12 @@ class SourcePosition:
 
     def to_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SourcePosition:
+        return cls(
+            topic=str(data["topic"]), partition=int(data["partition"]), offset=int(data["offset"])
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +120,32 @@ class EnrichedRecord:
     def id(self) -> str:
         return self.snippet.id
 
+    @property
+    def model_version(self) -> str:
+        """``aspect=version;...`` sorted by aspect: which models made this record."""
+        return ";".join(f"{name}={s.model_version}" for name, s in sorted(self.scores.items()))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.snippet.id,
             "snippet": self.snippet.to_dict(),
             "companies": list(self.companies),
             "aspects": {name: s.to_dict() for name, s in self.scores.items()},
+            "model_version": self.model_version,
             "event_time": to_rfc3339(self.snippet.published_at),
             "ingest_time": to_rfc3339(self.ingested_at),
             "processed_time": to_rfc3339(self.processed_at),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnrichedRecord:
+        return cls(
+            snippet=Snippet.from_dict(data["snippet"]),
+            scores={k: AspectScore.from_dict(v) for k, v in data["aspects"].items()},
+            companies=tuple(data.get("companies") or ()),
+            ingested_at=from_rfc3339(str(data["ingest_time"])),
+            processed_at=from_rfc3339(str(data["processed_time"])),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +168,19 @@ class DuplicateRecord:
             "detected_time": to_rfc3339(self.detected_at),
             "source": self.source.to_dict() if self.source else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DuplicateRecord:
+        src = data.get("source")
+        return cls(
+            id=str(data["id"]),
+            canonical_id=str(data["canonical_id"]),
+            kind=str(data["kind"]),
+            similarity=float(data["similarity"]),
+            published_at=from_rfc3339(str(data["event_time"])),
+            detected_at=from_rfc3339(str(data["detected_time"])),
+            source=SourcePosition.from_dict(src) if src else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +212,17 @@ class DeadLetterRecord:
             "source": self.source.to_dict() if self.source else None,
             "failed_time": to_rfc3339(self.failed_at),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeadLetterRecord:
+        src = data.get("source")
+        return cls(
+            reason=str(data["reason"]),
+            detail=str(data.get("detail", "")),
+            raw=base64.b64decode(str(data["raw_b64"])),
+            source=SourcePosition.from_dict(src) if src else None,
+            failed_at=from_rfc3339(str(data["failed_time"])),
+        )
 
 
 @dataclass(frozen=True, slots=True)
