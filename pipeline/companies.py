@@ -1,0 +1,691 @@
+"""Company tagging: which listed companies a snippet is about, as canonical symbols.
+
+Two pieces, both pure:
+
+- ``CompanyRegistry``: the companies finfeed knows (symbol, name, aliases, exchange, share
+  classes, which aliases are common words), loaded from JSON Lines; the registry shipped at
+  ``pipeline/data/companies.jsonl`` by default, or a user's own file in the same format.
+- ``CompanyTagger``: ``tag(text, tickers=(), companies=())`` returns the canonical symbols of
+  the companies a snippet is about, ordered by first mention. Tickers and company names given
+  with the input win; otherwise the text is searched for cashtags (``$TSLA``), exchange-
+  prefixed tickers (``NYSE: JPM``), company names and aliases (exact token match after
+  normalisation, then rapidfuzz on capitalised spans for name variants), and bare upper-case
+  tickers that cannot be English words.
+
+Common-word aliases ("Apple", "Target", "Visa", "Shell") are accepted only under the rule set
+in ``pipeline.company_rules`` (documented in docs/companies.md): corroborated by a corporate
+suffix, a ticker or unambiguous name of the same company, or else capitalised, not in a
+non-company construction ("Apple pie", "Ford the river", "the Amazon") and near financial
+context. ``find(text)`` returns every accepted mention with its span, method and score, for
+debugging and evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rapidfuzz import fuzz, process
+
+from pipeline.company_rules import (
+    COMMON_ACRONYMS,
+    CORPORATE_SUFFIXES,
+    EXCHANGE_SUFFIXES,
+    MAX_SUFFIX_LEN,
+    ContextRules,
+    TextShape,
+    is_common_word,
+)
+from pipeline.errors import ConfigError
+
+MentionMethod = Literal["cashtag", "exchange", "ticker", "name", "alias", "fuzzy"]
+
+SHIPPED_REGISTRY = Path(__file__).resolve().parent / "data" / "companies.jsonl"
+
+# Priority when two candidate mentions overlap (higher wins at equal span length).
+_METHOD_PRIORITY: dict[str, int] = {
+    "exchange": 6,
+    "cashtag": 5,
+    "name": 4,
+    "alias": 3,
+    "ticker": 2,
+    "fuzzy": 1,
+}
+_BASE_SCORE: dict[str, float] = {
+    "exchange": 1.0,
+    "cashtag": 1.0,
+    "name": 0.95,
+    "alias": 0.9,
+    "ticker": 0.85,
+}
+
+# A word token: letters/digits with inner apostrophes ("L'Oréal", "McDonald's"), or "&".
+TOKEN_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|&")
+_CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,9}(?:[.\-][A-Za-z0-9]{1,3})?)(?!\w)")
+_EXCHANGE_RE = re.compile(
+    r"(?<![\w])(" + "|".join(sorted(EXCHANGE_SUFFIXES, key=len, reverse=True)) + r")"
+    r"\s?:\s?([A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,3})?)(?![\w\-])",
+    re.IGNORECASE,
+)
+_BARE_TICKER_RE = re.compile(
+    r"(?<![\w$@#/:.\-&'’])([A-Z][A-Z0-9]{1,5}(?:\.[A-Z]{1,2})?)(?![\w\-&'’]|\.[A-Za-z0-9])"
+)
+_TICKER_SHAPE_RE = re.compile(r"^[A-Z0-9]{1,10}(?:[.\-/][A-Z0-9]{1,3})?$")
+
+
+def ticker_key(ticker: str) -> str:
+    """Canonical form of a ticker for lookups: upper case, class separator '.' ("BRK-B" -> "BRK.B")."""
+    key = ticker.strip().lstrip("$").upper()
+    return key.replace("-", ".").replace("/", ".")
+
+
+def fold(raw: str) -> str:
+    """Lower case without accents: 'Nestlé' -> 'nestle', 'Société' -> 'societe'."""
+    if raw.isascii():
+        return raw.lower()
+    decomposed = unicodedata.normalize("NFKD", raw)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of a text: ``norm`` is folded, apostrophes and possessive 's removed."""
+
+    norm: str
+    start: int
+    end: int
+    possessive: bool
+
+
+def tokenize(text: str) -> list[Token]:
+    out: list[Token] = []
+    for m in TOKEN_RE.finditer(text):
+        raw = m.group()
+        if raw == "&":
+            out.append(Token("and", m.start(), m.end(), False))
+            continue
+        norm = fold(raw)
+        possessive = norm.endswith(("'s", "’s"))
+        if possessive:
+            norm = norm[:-2]
+        if "'" in norm or "’" in norm:
+            norm = norm.replace("'", "").replace("’", "")
+        out.append(Token(norm, m.start(), m.end(), possessive))
+    return out
+
+
+def strip_suffixes(tokens: Sequence[Token]) -> list[Token]:
+    """Drop a leading 'the' and trailing corporate suffixes ('Inc', 'Co., Ltd.', 'N.V.')."""
+    words = list(tokens)
+    if len(words) > 1 and words[0].norm == "the":
+        words = words[1:]
+    changed = True
+    while changed and len(words) > 1:
+        changed = False
+        for size in range(min(MAX_SUFFIX_LEN, len(words) - 1), 0, -1):
+            if tuple(t.norm for t in words[-size:]) in CORPORATE_SUFFIXES:
+                words = words[:-size]
+                changed = True
+                break
+    return words
+
+
+def name_key(name: str) -> tuple[str, ...]:
+    """The token key a name is matched under: folded, possessive and suffixes removed."""
+    return tuple(t.norm for t in strip_suffixes(tokenize(name)))
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """One registry entry. ``ambiguous`` means the bare symbol is a common word or acronym."""
+
+    symbol: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    exchange: str | None = None
+    country: str | None = None
+    ambiguous: bool = False
+    share_classes: tuple[str, ...] = ()
+    ambiguous_aliases: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "") -> Company:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: a registry line must be a JSON object")
+        try:
+            symbol = str(data["symbol"]).strip()
+            name = str(data["name"]).strip()
+        except KeyError as exc:
+            raise ConfigError(f"{where}: missing field {exc.args[0]!r}") from exc
+        if not symbol or not name:
+            raise ConfigError(f"{where}: symbol and name must not be empty")
+
+        def strings(key: str) -> tuple[str, ...]:
+            value = data.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: {key!r} must be a list of strings")
+            return tuple(v.strip() for v in value if v.strip())
+
+        exchange, country = data.get("exchange"), data.get("country")
+        return cls(
+            symbol=ticker_key(symbol),
+            name=name,
+            aliases=strings("aliases"),
+            exchange=str(exchange) if exchange else None,
+            country=str(country) if country else None,
+            ambiguous=bool(data.get("ambiguous", False)),
+            share_classes=tuple(ticker_key(s) for s in strings("share_classes")),
+            ambiguous_aliases=strings("ambiguous_aliases"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "exchange": self.exchange,
+            "country": self.country,
+            "ambiguous": self.ambiguous,
+            "share_classes": list(self.share_classes),
+            "ambiguous_aliases": list(self.ambiguous_aliases),
+        }
+
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        """The symbol, its share classes and listings, and ticker-shaped aliases equal to them."""
+        return (self.symbol, *self.share_classes)
+
+
+@dataclass(frozen=True, slots=True)
+class NameEntry:
+    """A name key in the registry: whose it is and how it must be matched."""
+
+    symbol: str
+    kind: Literal["name", "alias"]
+    ambiguous: bool
+    needs_possessive: bool = False  # "McDonald's" must not match "McDonald"
+    exact_case: str | None = None  # all-caps aliases ("HP", "SAP") match only in capitals
+
+
+class CompanyRegistry:
+    """Companies indexed by ticker (symbol, share classes, listings) and by name key."""
+
+    def __init__(self, companies: Iterable[Company]) -> None:
+        self._companies: dict[str, Company] = {}
+        self._tickers: dict[str, str] = {}
+        self._names: dict[tuple[str, ...], list[NameEntry]] = {}
+        self._first_tokens: dict[str, int] = {}  # first token -> longest key starting with it
+        self._no_fuzzy: set[tuple[str, ...]] = set()  # possessive names: "McDonald" is a surname
+        for company in companies:
+            if company.symbol in self._companies:
+                raise ConfigError(f"duplicate symbol in registry: {company.symbol}")
+            self._companies[company.symbol] = company
+        # tickers: canonical symbols first so a share class never shadows another symbol
+        for company in self._companies.values():
+            self._tickers[company.symbol] = company.symbol
+        for company in self._companies.values():
+            for ticker in company.share_classes:
+                self._tickers.setdefault(ticker, company.symbol)
+        for company in self._companies.values():
+            self._index_names(company)
+        self._fuzzy_keys: dict[str, list[str]] = {}
+        self._fuzzy_symbol: dict[str, str] = {}
+        for key, entries in self._names.items():
+            entry = entries[0]
+            joined = " ".join(key)
+            if entry.ambiguous or entry.exact_case or key in self._no_fuzzy or len(joined) < 5:
+                continue
+            self._fuzzy_symbol.setdefault(joined, entry.symbol)
+            self._fuzzy_keys.setdefault(joined[:2], []).append(joined)
+
+    def _index_names(self, company: Company) -> None:
+        ambiguous_keys = {name_key(a) for a in company.ambiguous_aliases}
+        tickers = set(company.tickers)
+        forms: list[tuple[str, Literal["name", "alias"]]] = [(company.name, "name")]
+        forms += [(a, "alias") for a in company.aliases]
+        for form, kind in forms:
+            if ticker_key(form) in tickers and _TICKER_SHAPE_RE.match(form):
+                continue  # a ticker listed among the aliases: matched as a ticker
+            tokens = strip_suffixes(tokenize(form))
+            if not tokens:
+                continue
+            key = tuple(t.norm for t in tokens)
+            ambiguous = key in ambiguous_keys or (len(key) == 1 and is_common_word(key[0]))
+            exact = form if form.isupper() and len(form.replace(" ", "")) <= 5 else None
+            if tokens[-1].possessive:
+                self._add_name(key, NameEntry(company.symbol, kind, ambiguous, True, exact))
+                glued = (*key[:-1], key[-1] + "s")
+                self._add_name(glued, NameEntry(company.symbol, kind, ambiguous, False, exact))
+                self._no_fuzzy.update({key, glued})
+            else:
+                self._add_name(key, NameEntry(company.symbol, kind, ambiguous, False, exact))
+
+    def _add_name(self, key: tuple[str, ...], entry: NameEntry) -> None:
+        entries = self._names.setdefault(key, [])
+        if any(e.symbol == entry.symbol for e in entries):
+            return
+        entries.append(entry)
+        self._first_tokens[key[0]] = max(self._first_tokens.get(key[0], 0), len(key))
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> CompanyRegistry:
+        """Read a JSON Lines registry; None = the registry shipped with finfeed."""
+        source = Path(path) if path is not None else SHIPPED_REGISTRY
+        try:
+            lines = source.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"cannot read company registry {source}: {exc}") from exc
+        companies: list[Company] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            where = f"{source}:{number}"
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{where}: invalid JSON: {exc}") from exc
+            companies.append(Company.from_dict(data, where))
+        return cls(companies)
+
+    def __len__(self) -> int:
+        return len(self._companies)
+
+    def __iter__(self) -> Iterator[Company]:
+        return iter(self._companies.values())
+
+    def __contains__(self, symbol: object) -> bool:
+        return isinstance(symbol, str) and ticker_key(symbol) in self._companies
+
+    def get(self, symbol: str) -> Company | None:
+        return self._companies.get(ticker_key(symbol))
+
+    def resolve_ticker(self, ticker: str) -> str | None:
+        """Canonical symbol of a ticker, share class or listing ("GOOG" -> "GOOGL"), or None."""
+        return self._tickers.get(ticker_key(ticker))
+
+    def names(self, key: tuple[str, ...]) -> list[NameEntry]:
+        return self._names.get(key, [])
+
+    def longest_key_from(self, first_token: str) -> int:
+        return self._first_tokens.get(first_token, 0)
+
+    def fuzzy_name(self, phrase: str, threshold: float) -> tuple[str, float] | None:
+        """Best unambiguous name within ``threshold`` (Levenshtein ratio, 0-100) of a phrase."""
+        query = " ".join(name_key(phrase))
+        if len(query) < 5:
+            return None
+        if len(query.split()) == 1:
+            threshold = max(threshold, 90.0)  # single words need a closer match
+        choices = self._fuzzy_keys.get(query[:2])
+        if not choices:
+            return None
+        best = process.extractOne(query, choices, scorer=fuzz.ratio, score_cutoff=threshold)
+        if best is None:
+            return None
+        return self._fuzzy_symbol[best[0]], float(best[1])
+
+    def resolve_name(self, name: str, threshold: float = 85.0) -> str | None:
+        """Canonical symbol for a company name or alias (exact key, ticker, then fuzzy)."""
+        key = name_key(name)
+        if key:
+            entries = self._names.get(key)
+            if entries:
+                return entries[0].symbol
+        if _TICKER_SHAPE_RE.match(name.strip()):
+            by_ticker = self.resolve_ticker(name)
+            if by_ticker is not None:
+                return by_ticker
+        found = self.fuzzy_name(name, threshold)
+        return found[0] if found else None
+
+    def search(self, query: str, limit: int = 10) -> list[tuple[Company, float]]:
+        """Companies whose symbol, name or alias best match a free-text query (for look-ups)."""
+        q = query.strip()
+        if not q:
+            return []
+        scored: dict[str, float] = {}
+        by_ticker = self.resolve_ticker(q) if _TICKER_SHAPE_RE.match(q.upper()) else None
+        if by_ticker is not None:
+            scored[by_ticker] = 100.0
+        labels: list[str] = []
+        owners: list[str] = []
+        for company in self._companies.values():
+            for label in (company.name, *company.aliases):
+                labels.append(fold(label))
+                owners.append(company.symbol)
+        for _, score, index in process.extract(
+            fold(q), labels, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=60
+        ):
+            symbol = owners[index]
+            scored[symbol] = max(scored.get(symbol, 0.0), float(score))
+        ranked = sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return [(self._companies[s], score) for s, score in ranked]
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyMention:
+    """A company found in a text: ``text[start:end]`` is the evidence."""
+
+    symbol: str
+    start: int
+    end: int
+    text: str
+    method: MentionMethod
+    score: float
+    rule: str = ""  # for ambiguous aliases: the rule that accepted it
+    known: bool = True  # False: a cashtag/exchange ticker not in the registry, kept as given
+
+
+@dataclass(slots=True)
+class _Candidate:
+    mention: CompanyMention
+    first: int = -1  # token range for name candidates
+    last: int = -1
+    ambiguous: bool = False
+    suffix: bool = False
+    possessive: bool = False
+    rejected: str | None = field(default=None)
+
+
+class CompanyTagger:
+    """Finds companies in snippets; see the module docstring and docs/companies.md."""
+
+    def __init__(
+        self,
+        registry: CompanyRegistry,
+        *,
+        fuzzy_threshold: float | None = 85.0,
+        keep_unknown_tickers: bool = True,
+        rules: ContextRules | None = None,
+    ) -> None:
+        self.registry = registry
+        self.fuzzy_threshold = fuzzy_threshold
+        self.keep_unknown_tickers = keep_unknown_tickers
+        self.rules = rules or ContextRules()
+
+    def tag(
+        self, text: str, tickers: Sequence[str] = (), companies: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """Canonical symbols, in order of first mention (input tickers, then input companies)."""
+        if tickers or companies:
+            return self.normalize_input(tickers, companies)
+        return _unique(m.symbol for m in self.find(text))
+
+    def normalize_input(
+        self, tickers: Sequence[str] = (), companies: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """Tickers and names given with a snippet, through the registry; unknown ones kept."""
+        out: list[str] = []
+        for raw in tickers:
+            value = raw.strip().lstrip("$").strip()
+            if not value:
+                continue
+            m = _EXCHANGE_RE.fullmatch(value)
+            if m:
+                out.append(self._exchange_symbol(m.group(1), m.group(2))[0])
+                continue
+            out.append(self.registry.resolve_ticker(value) or ticker_key(value))
+        threshold = self.fuzzy_threshold if self.fuzzy_threshold is not None else 101.0
+        for raw in companies:
+            value = " ".join(raw.split())
+            if value:
+                out.append(self.registry.resolve_name(value, threshold) or value)
+        return _unique(out)
+
+    def find(self, text: str) -> list[CompanyMention]:
+        """Every accepted mention, in text order, overlapping candidates resolved."""
+        if not text:
+            return []
+        tokens = tokenize(text)
+        shape = TextShape.of(text, tokens)
+        candidates = self._ticker_candidates(text)
+        candidates += self._name_candidates(text, tokens)
+        taken = [(c.mention.start, c.mention.end) for c in candidates]
+        if self.fuzzy_threshold is not None:
+            candidates += self._fuzzy_candidates(text, tokens, shape, taken)
+        corroborated = {c.mention.symbol for c in candidates if not c.ambiguous}
+        for cand in candidates:
+            if cand.ambiguous:
+                verdict = self.rules.judge(
+                    text, tokens, shape, cand.first, cand.last, cand.suffix,
+                    cand.mention.symbol in corroborated,
+                    others=bool(corroborated - {cand.mention.symbol}),
+                )  # fmt: skip
+                if verdict.accepted:
+                    cand.mention = _with(cand.mention, verdict.rule, verdict.score)
+                else:
+                    cand.rejected = verdict.rule
+        return _resolve_overlaps([c for c in candidates if c.rejected is None])
+
+    def explain(self, text: str) -> list[tuple[CompanyMention, str | None]]:
+        """All candidates with the rule that rejected each (None = accepted), for debugging."""
+        saved = self.find(text)
+        accepted = {(m.start, m.end, m.symbol) for m in saved}
+        tokens = tokenize(text)
+        shape = TextShape.of(text, tokens)
+        out: list[tuple[CompanyMention, str | None]] = []
+        for cand in self._name_candidates(text, tokens):
+            key = (cand.mention.start, cand.mention.end, cand.mention.symbol)
+            if key in accepted:
+                continue
+            verdict = self.rules.judge(
+                text, tokens, shape, cand.first, cand.last, cand.suffix, False, False
+            )
+            out.append((cand.mention, None if verdict.accepted else verdict.rule))
+        return [(m, None) for m in saved] + out
+
+    # -- candidates -------------------------------------------------------------------------
+
+    def _exchange_symbol(self, exchange: str, code: str) -> tuple[str, bool]:
+        suffix = EXCHANGE_SUFFIXES[exchange.upper()]
+        code = ticker_key(code)
+        if exchange.upper() == "TSE" and not code.isdigit():
+            suffix = ".TO"  # Toronto; Tokyo codes are numeric
+        if suffix == ".HK" and code.isdigit():
+            code = code.zfill(4)
+        for probe in (code + suffix, code):
+            symbol = self.registry.resolve_ticker(probe)
+            if symbol is not None:
+                return symbol, True
+        return code + suffix, False
+
+    def _ticker_candidates(self, text: str) -> list[_Candidate]:
+        out: list[_Candidate] = []
+        for m in _EXCHANGE_RE.finditer(text):
+            symbol, known = self._exchange_symbol(m.group(1), m.group(2))
+            if known or self.keep_unknown_tickers:
+                mention = CompanyMention(
+                    symbol, m.start(), m.end(), m.group(), "exchange", 1.0, known=known
+                )
+                out.append(_Candidate(mention))
+        for m in _CASHTAG_RE.finditer(text):
+            raw = m.group(1)
+            if raw.isdigit():
+                continue
+            found = self.registry.resolve_ticker(raw)
+            if found is None and not self.keep_unknown_tickers:
+                continue
+            symbol = found or ticker_key(raw)
+            mention = CompanyMention(
+                symbol, m.start(), m.end(), m.group(), "cashtag", 1.0, known=found is not None
+            )
+            out.append(_Candidate(mention))
+        for m in _BARE_TICKER_RE.finditer(text):
+            raw = m.group(1)
+            letters = sum(c.isalpha() for c in raw.split(".")[0])
+            if letters < 3 or raw in COMMON_ACRONYMS or is_common_word(raw.lower()):
+                continue
+            listed = self.registry.resolve_ticker(raw)
+            company = self.registry.get(listed) if listed is not None else None
+            if company is None or (company.ambiguous and ticker_key(raw) == company.symbol):
+                continue
+            mention = CompanyMention(company.symbol, m.start(), m.end(), raw, "ticker", 0.85)
+            out.append(_Candidate(mention))
+        return out
+
+    def _name_candidates(self, text: str, tokens: list[Token]) -> list[_Candidate]:
+        out: list[_Candidate] = []
+        registry = self.registry
+        n = len(tokens)
+        i = 0
+        while i < n:
+            longest = registry.longest_key_from(tokens[i].norm)
+            if not longest:
+                i += 1
+                continue
+            matched = False
+            for size in range(min(longest, n - i), 0, -1):
+                key = tuple(t.norm for t in tokens[i : i + size])
+                entries = registry.names(key)
+                if not entries:
+                    continue
+                last = tokens[i + size - 1]
+                entry = _pick(entries, text, tokens[i].start, last)
+                if entry is None:
+                    continue
+                end_tok = i + size
+                suffix_end = _suffix_after(tokens, end_tok, text)
+                end = tokens[suffix_end - 1].end if suffix_end > end_tok else last.end
+                possessive = tokens[suffix_end - 1].possessive
+                mention = CompanyMention(
+                    entry.symbol,
+                    tokens[i].start,
+                    end,
+                    text[tokens[i].start : end],
+                    entry.kind,
+                    _BASE_SCORE[entry.kind],
+                )
+                out.append(
+                    _Candidate(
+                        mention,
+                        first=i,
+                        last=end_tok - 1,
+                        ambiguous=entry.ambiguous,
+                        suffix=suffix_end > end_tok,
+                        possessive=possessive,
+                    )
+                )
+                i = suffix_end
+                matched = True
+                break
+            if not matched:
+                i += 1
+        return out
+
+    def _fuzzy_candidates(
+        self, text: str, tokens: list[Token], shape: TextShape, taken: list[tuple[int, int]]
+    ) -> list[_Candidate]:
+        """Name variants: capitalised spans of 1-4 words close to a registry name."""
+        threshold = self.fuzzy_threshold
+        assert threshold is not None
+        out: list[_Candidate] = []
+        used: list[tuple[int, int]] = list(taken)
+        runs = _capitalised_runs(text, tokens)
+        for run_start, run_end in runs:
+            i = run_start
+            while i < run_end:
+                best: tuple[int, str, float] | None = None
+                for size in range(min(4, run_end - i), 0, -1):
+                    span = tokens[i : i + size]
+                    start, end = span[0].start, span[-1].end
+                    if any(s < end and start < e for s, e in used):
+                        continue
+                    if all(is_common_word(t.norm) for t in span):
+                        continue
+                    found = self.registry.fuzzy_name(text[start:end], threshold)
+                    if found is not None and (best is None or found[1] > best[2]):
+                        best = (size, found[0], found[1])
+                if best is None:
+                    i += 1
+                    continue
+                size, symbol, ratio = best
+                start, end = tokens[i].start, tokens[i + size - 1].end
+                mention = CompanyMention(
+                    symbol, start, end, text[start:end], "fuzzy", round(0.9 * ratio / 100.0, 3)
+                )
+                out.append(_Candidate(mention, first=i, last=i + size - 1))
+                used.append((start, end))
+                i += size
+        return out
+
+
+def _pick(entries: list[NameEntry], text: str, start: int, last: Token) -> NameEntry | None:
+    """The first entry whose case and possessive constraints this occurrence meets."""
+    for entry in entries:
+        if entry.needs_possessive and not last.possessive:
+            continue
+        if entry.exact_case is not None:
+            end = last.end - 2 if last.possessive else last.end
+            if text[start:end] != entry.exact_case:
+                continue
+        return entry
+    return None
+
+
+def _suffix_after(tokens: list[Token], i: int, text: str) -> int:
+    """Index after a corporate suffix that directly follows token i-1 ('Apple Inc.')."""
+    if i == 0 or tokens[i - 1].possessive:
+        return i
+    for size in range(min(MAX_SUFFIX_LEN, len(tokens) - i), 0, -1):
+        words = tuple(t.norm for t in tokens[i : i + size])
+        if words in CORPORATE_SUFFIXES:
+            gap = text[tokens[i - 1].end : tokens[i].start]
+            if gap.strip(" ,.") == "" and text[tokens[i].start].isupper():
+                return i + size
+    return i
+
+
+def _capitalised_runs(text: str, tokens: list[Token]) -> list[tuple[int, int]]:
+    """Maximal runs of adjacent capitalised tokens ("Berkshire Hathway", "JP Morgan Chase")."""
+    runs: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, tok in enumerate(tokens):
+        first = text[tok.start]
+        cap = first.isupper() or (first.isdigit() and start is not None) or tok.norm == "and"
+        joined = start is not None and text[tokens[i - 1].end : tok.start].strip(" .-") == ""
+        if cap and (start is None or joined):
+            if start is None:
+                start = i
+            continue
+        if start is not None:
+            runs.append((start, i))
+        start = i if cap else None
+    if start is not None:
+        runs.append((start, len(tokens)))
+    return runs
+
+
+def _with(mention: CompanyMention, rule: str, score: float) -> CompanyMention:
+    return CompanyMention(
+        mention.symbol,
+        mention.start,
+        mention.end,
+        mention.text,
+        mention.method,
+        round(min(mention.score, score), 3),
+        rule,
+        mention.known,
+    )
+
+
+def _resolve_overlaps(candidates: list[_Candidate]) -> list[CompanyMention]:
+    """Non-overlapping mentions: longer spans first, then the stronger method."""
+    ranked = sorted(
+        (c.mention for c in candidates),
+        key=lambda m: (-(m.end - m.start), -_METHOD_PRIORITY[m.method], m.start),
+    )
+    kept: list[CompanyMention] = []
+    for m in ranked:
+        if all(m.end <= k.start or k.end <= m.start for k in kept):
+            kept.append(m)
+    kept.sort(key=lambda m: (m.start, m.end))
+    return kept
+
+
+def _unique(symbols: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(symbols))

@@ -1,0 +1,1 @@
+"""The company registry shipped with finfeed (companies.jsonl), as package data."""
