@@ -42,11 +42,13 @@ from pipeline.normalize import normalize_text, shingles
 
 __all__ = [
     "DEFAULT_BANDS",
+    "DEFAULT_MIN_NEAR_TOKENS",
     "DEFAULT_NUM_PERM",
     "DEFAULT_ROWS",
     "DEFAULT_SHINGLE_SIZE",
     "MINHASH_SCHEME",
     "MINHASH_SEED",
+    "RECOMMENDED_THRESHOLD",
     "ClaimedFingerprint",
     "DedupeDecision",
     "DedupeKind",
@@ -66,9 +68,11 @@ DedupeKind = Literal["exact", "near"]
 MINHASH_SEED = 20251103  # fixed forever: signatures live in Redis across releases
 MINHASH_SCHEME: Literal["affine32"] = "affine32"
 DEFAULT_NUM_PERM = 128
-DEFAULT_BANDS = 32
-DEFAULT_ROWS = 4
-DEFAULT_SHINGLE_SIZE = 3
+DEFAULT_BANDS = 42
+DEFAULT_ROWS = 3
+DEFAULT_SHINGLE_SIZE = 5
+DEFAULT_MIN_NEAR_TOKENS = 10
+RECOMMENDED_THRESHOLD = 0.4  # estimated Jaccard of 5-word shingles; bench/dedupe_threshold.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,7 @@ class Fingerprinter:
         rows: int = DEFAULT_ROWS,
         shingle_size: int = DEFAULT_SHINGLE_SIZE,
         *,
+        min_near_tokens: int = DEFAULT_MIN_NEAR_TOKENS,
         seed: int = MINHASH_SEED,
     ) -> None:
         if bands < 1 or rows < 1 or bands * rows > num_perm:
@@ -138,6 +143,7 @@ class Fingerprinter:
         self.bands = bands
         self.rows = rows
         self.shingle_size = shingle_size
+        self.min_near_tokens = min_near_tokens
         self.seed = seed
         self._minhash_cls: Any = MinHash
         template = MinHash(num_perm=num_perm, seed=seed, scheme=MINHASH_SCHEME)
@@ -150,9 +156,22 @@ class Fingerprinter:
             "bands": self.bands,
             "rows": self.rows,
             "shingle_size": self.shingle_size,
+            "min_near_tokens": self.min_near_tokens,
             "seed": self.seed,
             "scheme": MINHASH_SCHEME,
         }
+
+    def features(self, normalized: str) -> list[str]:
+        """The set MinHash summarises: word shingles of a normalised text, sorted.
+
+        A short text (fewer than ``min_near_tokens`` words: a headline, a tweet) differs
+        from a look-alike by the one word that carries the news ("Apple beats" / "Intel
+        beats", "rise" / "fall"), so shingle overlap says nothing about it: its only
+        feature is the whole text, and it matches nothing but an exact copy.
+        """
+        if len(normalized.split()) < self.min_near_tokens:
+            return [normalized]
+        return sorted(shingles(normalized, self.shingle_size, normalized=True)) or [normalized]
 
     def fingerprint(self, text: str) -> Fingerprint:
         normalized = normalize_text(text)
@@ -164,7 +183,7 @@ class Fingerprinter:
     def fingerprint_normalized(self, normalized: str, *, exact: str | None = None) -> Fingerprint:
         if exact is None:
             exact = hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
-        grams = sorted(shingles(normalized, self.shingle_size, normalized=True)) or [normalized]
+        grams = self.features(normalized)
         mh = self._minhash_cls(
             num_perm=self.num_perm,
             seed=self.seed,
