@@ -6,10 +6,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aggregate_reference import Reference, make_point, scenario
 
 from finfeed.settings import AggregateSettings
 from pipeline.aggregates import ASPECT_FILTERS, RollingAggregate
+from tests.integration.aggregate_reference import Reference, make_point, scenario
 from workers.aggregate_store import AggregateStore, AggregateStoreError
 
 pytestmark = pytest.mark.integration
