@@ -35,6 +35,7 @@ from rapidfuzz import fuzz, process
 from pipeline.company_rules import (
     COMMON_ACRONYMS,
     CORPORATE_SUFFIXES,
+    CUE_WORDS,
     EXCHANGE_SUFFIXES,
     MAX_SUFFIX_LEN,
     ContextRules,
@@ -75,13 +76,14 @@ _EXCHANGE_RE = re.compile(
 _BARE_TICKER_RE = re.compile(
     r"(?<![\w$@#/:.\-&'’])([A-Z][A-Z0-9]{1,5}(?:\.[A-Z]{1,2})?)(?![\w\-&'’]|\.[A-Za-z0-9])"
 )
+_CLASS_SEPARATOR_RE = re.compile(r"^([A-Z0-9]+)[-/]([A-Z]{1,2})$")  # "BRK-B", "BRK/B"
 _TICKER_SHAPE_RE = re.compile(r"^[A-Z0-9]{1,10}(?:[.\-/][A-Z0-9]{1,3})?$")
 
 
 def ticker_key(ticker: str) -> str:
     """Canonical form of a ticker for lookups: upper case, class separator '.' ("BRK-B" -> "BRK.B")."""
     key = ticker.strip().lstrip("$").upper()
-    return key.replace("-", ".").replace("/", ".")
+    return _CLASS_SEPARATOR_RE.sub(r"\1.\2", key)
 
 
 def fold(raw: str) -> str:
@@ -389,6 +391,7 @@ class _Candidate:
     ambiguous: bool = False
     suffix: bool = False
     possessive: bool = False
+    cue_alias: bool = False  # the alias is itself a cue word ("Investor" AB)
     rejected: str | None = field(default=None)
 
 
@@ -455,6 +458,7 @@ class CompanyTagger:
                     text, tokens, shape, cand.first, cand.last, cand.suffix,
                     cand.mention.symbol in corroborated,
                     others=bool(corroborated - {cand.mention.symbol}),
+                    cue_alias=cand.cue_alias,
                 )  # fmt: skip
                 if verdict.accepted:
                     cand.mention = _with(cand.mention, verdict.rule, verdict.score)
@@ -568,6 +572,7 @@ class CompanyTagger:
                         ambiguous=entry.ambiguous,
                         suffix=suffix_end > end_tok,
                         possessive=possessive,
+                        cue_alias=all(k in CUE_WORDS for k in key),
                     )
                 )
                 i = suffix_end

@@ -8,6 +8,8 @@ first rule that decides, in this order (docs/companies.md explains each with exa
 1. ``corporate_suffix``: the alias is followed by a corporate suffix ("Target Corp.").
 2. ``corroborated``: the same company is named elsewhere in the text by a ticker, a cashtag,
    an exchange-prefixed ticker or an unambiguous name ("Apple (AAPL)", "$V ... Visa").
+   ``cue_word_alias`` (reject): an alias that is itself a financial cue word ("Investor" for
+   Investor AB) needs one of the two rules above.
 3. ``lowercase`` (reject): the alias is written in lower case ("apple pie"), unless the whole
    text is upper case.
 4. ``article`` (reject): it follows "the", "a" or "an" ("the Amazon", "an Apple").
@@ -130,7 +132,8 @@ COMMON_ACRONYMS: frozenset[str] = _words(
     "WSJ FT AP AFP DJ RSS PDF FAQ CSV TV PC OK ASAP FYI DIY CEOS Q1 Q2 Q3 Q4 H1 H2 FY FY24 "
     "FY25 FY26 YTD MTD WTD NEW OLD TOP BIG ONE TWO TEN ALL NOW ON IT ARE FOR THE AND BUT "
     "NOT YES NO BUY SELL HOLD LONG SHORT CALL PUT BULL BEAR UP DOWN OUT HOT CUT LOW HIGH "
-    "KEY BEST REAL TRUE FREE GOOD BAD MAX MIN PLUS VIA PER WAS HAS HAD CAN MAY WILL JUST"
+    "KEY BEST REAL TRUE FREE GOOD BAD MAX MIN PLUS VIA PER WAS HAS HAD CAN MAY WILL JUST "
+    "GOLD RACE BUD WIT RIO ERIC NOK PINS FANG TEAM SHOP SPOT SNOW DASH COIN HOOD APP TKO"
 )
 
 # Lower-case English words that collide with company names or tickers. A one-word name or
@@ -164,7 +167,7 @@ COMMON_WORDS: frozenset[str] = _words(
     "aim arc ace art ark axe bet bid bit box bus cap cue dot fit fly fun gem gym hat ice "
     "ink jet joy kit lab lot man map mix mop mud nut owl pay pen pet pie pin pot ray "
     "rib rod row run saw sky spy sub sum tap tea tip toy tub van vet war wax way web win "
-    "yes yen zip ally co"
+    "yes yen zip ally co next orange titan eternal recruit canon"
 )
 
 # Words that show a nearby common-word alias is the company.
@@ -281,11 +284,14 @@ class ContextRules:
         suffix: bool,
         corroborated: bool,
         others: bool,
+        cue_alias: bool = False,
     ) -> Verdict:
         if suffix:
             return Verdict(True, "corporate_suffix", 0.95)
         if corroborated:
             return Verdict(True, "corroborated", 0.9)
+        if cue_alias:
+            return Verdict(False, "cue_word_alias", 0.0)
         head = tokens[first]
         if text[head.start].islower() and not shape.all_caps:
             return Verdict(False, "lowercase", 0.0)
