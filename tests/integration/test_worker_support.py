@@ -434,3 +434,39 @@ async def end_offsets(kafka: KafkaSettings, *, idle_s: float = 1.0) -> dict[int,
     finally:
         await consumer.stop()
     return ends
+
+
+def child_main() -> None:
+    """Entry of a worker subprocess (redelivery test): settings as JSON in argv[1].
+
+    Prints its stats as one JSON line every 50 ms so the parent knows how far it got,
+    and never commits on its own (commit interval of an hour) until it is killed.
+    """
+    import sys
+
+    import redis
+
+    cfg = json.loads(sys.argv[1])
+    kafka = KafkaSettings(**cfg["kafka"])
+    client = redis.Redis.from_url(cfg["redis_url"])
+    worker = make_worker(
+        kafka, client, LexiconClassifier(), prefix=cfg["prefix"], commit_interval_s=3600.0
+    )
+
+    async def report() -> None:
+        while True:
+            print(json.dumps(worker.stats.to_dict()), flush=True)
+            await asyncio.sleep(0.05)
+
+    async def main() -> None:
+        reporter = asyncio.create_task(report())
+        try:
+            await worker.run(asyncio.Event())
+        finally:
+            reporter.cancel()
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    child_main()
