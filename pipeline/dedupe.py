@@ -6,7 +6,7 @@ A snippet's ``Fingerprint`` holds
 - ``minhash``: ``num_perm`` MinHash values over word ``shingle_size``-grams, computed with
   ``datasketch.MinHash`` under a pinned scheme (``affine32``) and seed, so every worker and
   every release agrees on them (they are stored in Redis for the whole horizon);
-- ``bands``: ``bands`` LSH band keys, ``"<band>:<hex digest of its rows>"``. Two snippets
+- ``bands``: ``bands`` LSH band keys, ``"<band>:<its rows' values in hex>"``. Two snippets
   sharing any band key are candidates; a candidate is a near-duplicate when the MinHash
   estimate of their Jaccard similarity is at least the threshold. Banding is only recall
   for the candidate search, the threshold decides.
@@ -193,13 +193,11 @@ class Fingerprinter:
         mh.update_batch([g.encode("utf-8") for g in grams])
         values = np.asarray(mh.hashvalues, dtype=np.uint32)
         minhash = tuple(values.tolist())
-        packed = values.astype(">u4").tobytes()
-        width = 4 * self.rows
-        blake = hashlib.blake2b
-        bands = tuple(
-            f"{i}:{blake(packed[i * width : (i + 1) * width], digest_size=8).hexdigest()}"
-            for i in range(self.bands)
-        )
+        # band key: band number and its rows' values in hex (8 digits per row); collisions
+        # between different rows are impossible, and the key is readable when debugging
+        hexed = values.astype(">u4").tobytes().hex()
+        width = 8 * self.rows
+        bands = tuple(f"{i}:{hexed[i * width : (i + 1) * width]}" for i in range(self.bands))
         return Fingerprint(exact=exact, minhash=minhash, bands=bands)
 
 

@@ -116,15 +116,37 @@ _CASHTAG = re.compile(r"[$#]([A-Za-z][A-Za-z.]{0,6})\b")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W_]+(?:'[^\W_]+)?")
 
 
+_BOILERPLATE_WORDS = (
+    "read",
+    "click",
+    "subscribe",
+    "sign up",
+    "follow us",
+    "for more",
+    "related",
+    "see also",
+    "more from",
+)
+
+
 def _strip_packaging(text: str) -> str:
+    # Cheap substring gates first: most texts carry little packaging, and each skipped
+    # pattern saves a full scan of the text.
     text = _SLUG.sub("", text, count=1)
-    text = _DATELINE.sub("", text, count=1)
-    text = _SLUG.sub("", text, count=1)  # "(Reuters) - UPDATE 1-" order also occurs
-    text = _BYLINE.sub("", text, count=1)
-    text = _AGENCY_CREDIT.sub(" ", text)
-    text = _CREDITS.sub(" ", text)
-    text = _ADDS_NOTE.sub(" ", text)
-    text = _BOILERPLATE.sub(" ", text)
+    has_paren = "(" in text
+    if has_paren:
+        text = _DATELINE.sub("", text, count=1)
+        text = _SLUG.sub("", text, count=1)  # "(Reuters) - UPDATE 1-" order also occurs
+    if text.lstrip()[:3].lower() == "by ":
+        text = _BYLINE.sub("", text, count=1)
+    if has_paren:
+        text = _AGENCY_CREDIT.sub(" ", text)
+        text = _ADDS_NOTE.sub(" ", text)
+    lowered = text.lower()
+    if " by " in lowered or "(by " in lowered:
+        text = _CREDITS.sub(" ", text)
+    if any(word in lowered for word in _BOILERPLATE_WORDS):
+        text = _BOILERPLATE.sub(" ", text)
     return text
 
 
