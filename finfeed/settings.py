@@ -86,7 +86,7 @@ class WorkerSettings(_Group):
     max_batch: int | None = None  # None = backend default (GPU 256, CPU 64)
     max_wait_ms: int | None = None  # None = backend default (GPU 20 ms, CPU 50 ms)
     dedupe_horizon_days: float = Field(default=7.0, gt=0)
-    near_duplicate_threshold: float = Field(default=0.7, gt=0, le=1)
+    near_duplicate_threshold: float = Field(default=0.4, gt=0, le=1)  # bench/dedupe_threshold.py
     max_text_chars: int = Field(default=20_000, ge=1)
     max_future_skew_s: float = Field(default=300.0, ge=0)
     metrics_port: int | None = 9108
