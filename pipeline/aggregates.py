@@ -31,6 +31,7 @@ implements on Redis.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -402,3 +403,52 @@ class RollingAggregator:
             return state, []
         out = [state.aggregate(f, window=self.window, as_of=now) for f in ASPECT_FILTERS]
         return state, out
+
+
+def fold_points(points: Iterable[TimeseriesPoint], bucket_seconds: int) -> dict[str, CompanyState]:
+    """Every company's state from points in arrival order (first copy of an id wins)."""
+    states: dict[str, CompanyState] = {}
+    for point in points:
+        state = states.get(point.company)
+        if state is None:
+            state = states[point.company] = CompanyState(point.company)
+        state.add(Contribution.from_point(point), bucket_seconds)
+    return states
+
+
+def daily_aggregates(
+    state: CompanyState,
+    *,
+    start: datetime,
+    end: datetime,
+    window: timedelta = DEFAULT_WINDOW,
+    step: timedelta = timedelta(days=1),
+    bucket_seconds: int = 86_400,
+    revised_as_of: datetime | None = None,
+) -> list[RollingAggregate]:
+    """Per step end t in (start, end] and filter: the aggregate over (t - window, t].
+
+    Each is as known at t (point in time: what a backtest could have seen); with
+    ``revised_as_of`` a second row per (t, filter) holds the answer as known then.
+    """
+    bucket_ms = bucket_seconds * 1000
+    groups = sorted(state.versions.values(), key=lambda g: g[0].event_ms)
+    keys = [g[0].event_ms for g in groups]
+    out: list[RollingAggregate] = []
+    t = start + step
+    while t <= end:
+        lo, hi = to_ms(t - window), to_ms(t)
+        # versions of one group share a bucket: a bucket's margin finds every candidate
+        first = bisect_right(keys, lo - bucket_ms)
+        last = bisect_right(keys, hi + bucket_ms)
+        near = groups[first:last]
+        for as_of in (t, revised_as_of) if revised_as_of is not None else (t,):
+            for aspect in ASPECT_FILTERS:
+                stats = window_stats(near, aspect, start_ms=lo, end_ms=hi, as_of_ms=to_ms(as_of))
+                out.append(
+                    RollingAggregate.from_stats(
+                        state.symbol, aspect, start=t - window, end=t, as_of=as_of, stats=stats
+                    )
+                )
+        t += step
+    return out

@@ -146,3 +146,73 @@ def test_series_and_movers_match_reference(redis_client) -> None:  # type: ignor
         _check(prev, ref)
         assert prev.window_end == cur.window_start
         assert change == pytest.approx(cur.mean_score - prev.mean_score)
+
+
+def test_query_cli_reads_redis(redis_client, redis_url: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from finfeed.cli import main
+
+    store = AggregateStore(redis_client, AggregateSettings(), prefix="cli:")
+    points = scenario(13, now=NOW, companies=("TSLA", "AAPL"), n=120)
+    store.apply(points)
+    ref = Reference(points)
+    as_of = NOW - timedelta(days=2)
+    argv = ["query", "tsla", "AAPL", "--window", "36h", "--aspect", "prediction"]
+    argv += [
+        "--as-of",
+        as_of.isoformat(),
+        "--json",
+        "--redis-url",
+        redis_url,
+        "--key-prefix",
+        "cli:",
+    ]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(x)["symbol"] for x in lines] == ["TSLA", "AAPL"]
+    for line in lines:
+        _check(RollingAggregate.from_dict(json.loads(line)), ref)
+    assert main(["query", "TSLA", "--window", "soon", "--redis-url", redis_url]) == 2
+    assert main(["query", "TSLA", "--redis-url", redis_url, "--key-prefix", "cli:"]) == 0
+    assert "TSLA" in capsys.readouterr().out
+
+
+def test_export_cli_writes_point_in_time_parquet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import polars as pl
+
+    from finfeed.cli import main
+
+    points = scenario(17, now=NOW, companies=("TSLA", "AAPL"), n=200)
+    src = tmp_path / "points.jsonl"
+    src.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in points) + "not json\n")
+    day0 = (NOW - timedelta(days=12)).date()
+    end = NOW.replace(hour=0, minute=0, second=0)
+    argv = ["export", "--from", day0.isoformat(), "--to", end.isoformat(), "--input", str(src)]
+    argv += ["--output", str(tmp_path / "out"), "--format", "parquet"]
+    assert main(argv) == 0
+    ts = pl.read_parquet(tmp_path / "out" / "timeseries.parquet")
+    start = datetime(day0.year, day0.month, day0.day, tzinfo=UTC)
+    unique = {p.id: p for p in reversed(points)}
+    expected_ids = {i for i, p in unique.items() if start <= p.event_time < end}
+    assert set(ts["point_id"]) == expected_ids and ts.height == len(expected_ids)
+    row = ts.row(0, named=True)
+    p = unique[row["point_id"]]
+    assert row["knowledge_time"] == p.knowledge_time
+    assert row["sentiment_p_positive"] == pytest.approx(p.scores["sentiment"].probs["positive"])
+    assert row["score"] == pytest.approx(
+        p.scores["sentiment"].probs["positive"] - p.scores["sentiment"].probs["negative"], abs=1e-6
+    )
+    daily = pl.read_parquet(tmp_path / "out" / "daily_aggregates.parquet")
+    assert daily.height == 2 * 3 * 12  # companies x filters x days
+    assert (daily["as_of"] == daily["window_end"]).all()  # point in time
+    ref = Reference(points)
+    for r in daily.iter_rows(named=True):
+        exp = ref.expected(
+            r["company"], r["aspect"], r["window_start"], r["window_end"], r["as_of"]
+        )
+        assert r["count"] == exp.count
+        if exp.mean is not None:
+            assert r["mean_score"] == pytest.approx(exp.mean, abs=2e-6)

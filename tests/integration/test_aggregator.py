@@ -91,7 +91,7 @@ def _snapshot(store: AggregateStore) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("partitions", [1, 3])
 async def test_aggregator_then_rebuild_gives_identical_answers(
-    kafka_bootstrap: str, redis_url: str, redis_client, partitions: int
+    kafka_bootstrap: str, redis_url: str, redis_client, partitions: int, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     kafka = _settings(kafka_bootstrap)
     agg = AggregateSettings()
@@ -133,7 +133,16 @@ async def test_aggregator_then_rebuild_gives_identical_answers(
 
     before = _snapshot(store)
     redis_client.set("ag:agg:{ZZZ}:b:1", "stale")  # rebuild also drops what it did not write
-    rebuilt = await rebuild_aggregates(kafka, redis_url, agg, prefix="ag:")
+    if partitions == 1:
+        rebuilt = await rebuild_aggregates(kafka, redis_url, agg, prefix="ag:")
+    else:  # through the CLI, as an operator runs it
+        from finfeed.cli import main
+
+        capsys.readouterr()
+        argv = ["rebuild-aggregates", "--bootstrap", kafka.bootstrap, "--topic-timeseries"]
+        argv += [kafka.topic_timeseries, "--redis-url", redis_url, "--key-prefix", "ag:", "--json"]
+        assert await asyncio.to_thread(main, argv) == 0
+        rebuilt = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rebuilt["consumed"] == len(records) and rebuilt["invalid"] == 1
     assert rebuilt["deleted"] > 0
     assert redis_client.exists("ag:agg:{ZZZ}:b:1") == 0
