@@ -112,7 +112,7 @@ def useful_flops(clf, cfg: dict, texts: list[str], aspects) -> float:
     total = 0.0
     for aspect in aspects:
         lm = clf._aspect_model[aspect.name]
-        plan = clf._plan(lm, aspect)
+        clf._plan(lm, aspect)
         for text in texts:
             if lm.layout == "text-first":
                 continue
