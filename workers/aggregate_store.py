@@ -182,13 +182,6 @@ class StoredVersion:
     prediction: bool
 
 
-def _encode_version(c: Contribution) -> str:
-    return (
-        f"{c.point_id},{c.knowledge_ms},{c.event_ms},{c.score_units},{c.label},"
-        f"{int(c.forward_looking)},{int(c.prediction)}"
-    )
-
-
 class AggregateStore:
     """Rolling point-in-time aggregates per company and aspect filter, on Redis."""
 
@@ -240,14 +233,20 @@ class AggregateStore:
 
     def apply_quiet(self, points: Sequence[TimeseriesPoint]) -> list[bool]:
         """Apply points in one pipelined round trip; per point, whether it changed anything."""
-        if not points:
-            return []
-        pipe = self.client.pipeline(transaction=False)
+        contributions = []
         for point in points:
             try:
-                c = Contribution.from_point(point)
+                contributions.append(Contribution.from_point(point))
             except Exception as exc:
                 raise AggregateStoreError(f"cannot aggregate point {point.id}: {exc}") from exc
+        return self.apply_contributions(contributions)
+
+    def apply_contributions(self, contributions: Sequence[Contribution]) -> list[bool]:
+        """``apply_quiet`` for already-extracted contributions (bulk loads, benchmarks)."""
+        if not contributions:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for c in contributions:
             if ";" in c.point_id or "," in c.point_id:
                 raise AggregateStoreError(f"point id {c.point_id!r} contains ';' or ','")
             keys, args = self._apply_args(c)
