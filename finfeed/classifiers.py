@@ -66,6 +66,37 @@ def _model_paths(settings: ClassifierSettings, aspects: tuple[Aspect, ...]) -> d
     return paths
 
 
+def _build_sglang(settings: ClassifierSettings, aspects: tuple[Aspect, ...]) -> Classifier:
+    """One client per SGLang server; several servers are routed by aspect."""
+    from models.routed import RoutedClassifier
+    from models.sglang_client import SGLangClassifier
+
+    served = parse_mapping(settings.sglang_models, what="sglang_models")
+    urls = parse_mapping(settings.sglang_urls, what="sglang_urls")
+    tokenizer = settings.sglang_tokenizer_path
+    clients: dict[str, SGLangClassifier] = {}
+    routes: dict[str, Classifier] = {}
+    for aspect in aspects:
+        url = urls.get(aspect.name) or urls.get("*") or settings.sglang_url
+        if url not in clients:
+            clients[url] = SGLangClassifier(
+                url,
+                mode=settings.sglang_mode,
+                models=served or None,
+                api_key=settings.sglang_api_key.get_secret_value()
+                if settings.sglang_api_key
+                else None,
+                timeout_s=settings.timeout_s,
+                max_retries=settings.max_retries,
+                max_concurrency=settings.max_concurrency,
+                tokenizer_path=Path(tokenizer) if tokenizer else None,
+            )
+        routes[aspect.name] = clients[url]
+    if len(clients) == 1:
+        return next(iter(clients.values()))
+    return RoutedClassifier(routes)
+
+
 def build_classifier(
     settings: ClassifierSettings, aspects: tuple[Aspect, ...] | None = None
 ) -> Classifier:
@@ -98,20 +129,7 @@ def build_classifier(
             aspects=aspects,
         )
     elif settings.backend == "sglang":
-        from models.sglang_client import SGLangClassifier
-
-        served = parse_mapping(settings.sglang_models, what="sglang_models")
-        tokenizer = getattr(settings, "sglang_tokenizer_path", None)
-        classifier = SGLangClassifier(
-            settings.sglang_url,
-            mode=settings.sglang_mode,
-            models=served or None,
-            api_key=settings.sglang_api_key.get_secret_value() if settings.sglang_api_key else None,
-            timeout_s=settings.timeout_s,
-            max_retries=settings.max_retries,
-            max_concurrency=settings.max_concurrency,
-            tokenizer_path=Path(tokenizer) if tokenizer else None,
-        )
+        classifier = _build_sglang(settings, aspects)
     else:  # pragma: no cover - settings validate the literal
         raise ConfigError(f"unknown backend {settings.backend!r}")
     unsupported = [a.name for a in aspects if not classifier.supports(a)]

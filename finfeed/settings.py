@@ -41,6 +41,10 @@ class ClassifierSettings(_Group):
     sglang_url: str = "http://127.0.0.1:30000"
     sglang_mode: Literal["chat", "generate", "score"] = "chat"
     sglang_models: str | None = None  # "aspect=served-model-name,..." (multi-model / LoRA)
+    sglang_urls: str | None = (
+        None  # "aspect=url,...": one server per checkpoint; others use sglang_url
+    )
+    sglang_tokenizer_path: Path | None = None  # needed by the generate and score modes
     sglang_api_key: SecretStr | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0)

@@ -64,6 +64,18 @@ def add_classifier_options(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "--sglang-url", env="FINFEED_SGLANG_URL", help="SGLang server URL")
     add_option(
         parser,
+        "--sglang-urls",
+        env="FINFEED_SGLANG_URLS",
+        help="one SGLang server per aspect: aspect=url,aspect=url (others use --sglang-url)",
+    )
+    add_option(
+        parser,
+        "--sglang-tokenizer",
+        env="FINFEED_SGLANG_TOKENIZER_PATH",
+        help="local tokenizer directory, needed by the generate and score modes",
+    )
+    add_option(
+        parser,
         "--sglang-mode",
         env="FINFEED_SGLANG_MODE",
         choices=["chat", "generate", "score"],
@@ -85,5 +97,7 @@ def classifier_settings(args: argparse.Namespace) -> Any:
             device="device",
             sglang_url="sglang_url",
             sglang_mode="sglang_mode",
+            sglang_urls="sglang_urls",
+            sglang_tokenizer_path="sglang_tokenizer",
         )
     )
