@@ -257,7 +257,11 @@ class CompanyRegistry:
             if not tokens:
                 continue
             key = tuple(t.norm for t in tokens)
-            ambiguous = key in ambiguous_keys or (len(key) == 1 and is_common_word(key[0]))
+            ambiguous = (
+                key in ambiguous_keys
+                or (len(key) == 1 and is_common_word(key[0]))
+                or all(k in CUE_WORDS for k in key)
+            )
             exact = form if form.isupper() and len(form.replace(" ", "")) <= 5 else None
             if tokens[-1].possessive:
                 self._add_name(key, NameEntry(company.symbol, kind, ambiguous, True, exact))
@@ -331,8 +335,11 @@ class CompanyRegistry:
             return None
         return self._fuzzy_symbol[best[0]], float(best[1])
 
-    def resolve_name(self, name: str, threshold: float = 85.0) -> str | None:
-        """Canonical symbol for a company name or alias (exact key, ticker, then fuzzy)."""
+    def resolve_name(self, name: str, threshold: float | None = 85.0) -> str | None:
+        """Canonical symbol for a company name or alias (exact key, ticker, then fuzzy).
+
+        ``threshold`` is the rapidfuzz ratio (0-100) for name variants; None = exact only.
+        """
         key = name_key(name)
         if key:
             entries = self._names.get(key)
@@ -342,7 +349,7 @@ class CompanyRegistry:
             by_ticker = self.resolve_ticker(name)
             if by_ticker is not None:
                 return by_ticker
-        found = self.fuzzy_name(name, threshold)
+        found = self.fuzzy_name(name, threshold) if threshold is not None else None
         return found[0] if found else None
 
     def search(self, query: str, limit: int = 10) -> list[tuple[Company, float]]:
@@ -433,55 +440,46 @@ class CompanyTagger:
                 out.append(self._exchange_symbol(m.group(1), m.group(2))[0])
                 continue
             out.append(self.registry.resolve_ticker(value) or ticker_key(value))
-        threshold = self.fuzzy_threshold if self.fuzzy_threshold is not None else 101.0
         for raw in companies:
             value = " ".join(raw.split())
             if value:
-                out.append(self.registry.resolve_name(value, threshold) or value)
+                out.append(self.registry.resolve_name(value, self.fuzzy_threshold) or value)
         return _unique(out)
 
     def find(self, text: str) -> list[CompanyMention]:
         """Every accepted mention, in text order, overlapping candidates resolved."""
+        return _resolve_overlaps([c for c in self._judged(text) if c.rejected is None])
+
+    def explain(self, text: str) -> list[tuple[CompanyMention, str | None]]:
+        """Every candidate with the rule that rejected it (None = accepted), for debugging."""
+        return [(c.mention, c.rejected) for c in self._judged(text)]
+
+    def _judged(self, text: str) -> list[_Candidate]:
+        """All candidates; ambiguous aliases judged by the context rules."""
         if not text:
             return []
         tokens = tokenize(text)
         shape = TextShape.of(text, tokens)
         candidates = self._ticker_candidates(text)
         candidates += self._name_candidates(text, tokens)
-        taken = [(c.mention.start, c.mention.end) for c in candidates]
         if self.fuzzy_threshold is not None:
-            candidates += self._fuzzy_candidates(text, tokens, shape, taken)
+            taken = [(c.mention.start, c.mention.end) for c in candidates]
+            candidates += self._fuzzy_candidates(text, tokens, taken)
         corroborated = {c.mention.symbol for c in candidates if not c.ambiguous}
         for cand in candidates:
-            if cand.ambiguous:
-                verdict = self.rules.judge(
-                    text, tokens, shape, cand.first, cand.last, cand.suffix,
-                    cand.mention.symbol in corroborated,
-                    others=bool(corroborated - {cand.mention.symbol}),
-                    cue_alias=cand.cue_alias,
-                )  # fmt: skip
-                if verdict.accepted:
-                    cand.mention = _with(cand.mention, verdict.rule, verdict.score)
-                else:
-                    cand.rejected = verdict.rule
-        return _resolve_overlaps([c for c in candidates if c.rejected is None])
-
-    def explain(self, text: str) -> list[tuple[CompanyMention, str | None]]:
-        """All candidates with the rule that rejected each (None = accepted), for debugging."""
-        saved = self.find(text)
-        accepted = {(m.start, m.end, m.symbol) for m in saved}
-        tokens = tokenize(text)
-        shape = TextShape.of(text, tokens)
-        out: list[tuple[CompanyMention, str | None]] = []
-        for cand in self._name_candidates(text, tokens):
-            key = (cand.mention.start, cand.mention.end, cand.mention.symbol)
-            if key in accepted:
+            if not cand.ambiguous:
                 continue
             verdict = self.rules.judge(
-                text, tokens, shape, cand.first, cand.last, cand.suffix, False, False
-            )
-            out.append((cand.mention, None if verdict.accepted else verdict.rule))
-        return [(m, None) for m in saved] + out
+                text, tokens, shape, cand.first, cand.last, cand.suffix,
+                corroborated=cand.mention.symbol in corroborated,
+                others=bool(corroborated - {cand.mention.symbol}),
+                cue_alias=cand.cue_alias,
+            )  # fmt: skip
+            if verdict.accepted:
+                cand.mention = _with(cand.mention, verdict.rule, verdict.score)
+            else:
+                cand.rejected = verdict.rule
+        return candidates
 
     # -- candidates -------------------------------------------------------------------------
 
@@ -583,7 +581,7 @@ class CompanyTagger:
         return out
 
     def _fuzzy_candidates(
-        self, text: str, tokens: list[Token], shape: TextShape, taken: list[tuple[int, int]]
+        self, text: str, tokens: list[Token], taken: list[tuple[int, int]]
     ) -> list[_Candidate]:
         """Name variants: capitalised spans of 1-4 words close to a registry name."""
         threshold = self.fuzzy_threshold
@@ -640,7 +638,8 @@ def _suffix_after(tokens: list[Token], i: int, text: str) -> int:
         words = tuple(t.norm for t in tokens[i : i + size])
         if words in CORPORATE_SUFFIXES:
             gap = text[tokens[i - 1].end : tokens[i].start]
-            if gap.strip(" ,.") == "" and text[tokens[i].start].isupper():
+            cased = text[tokens[i].start].isupper() or words == ("plc",)
+            if gap.strip(" ,.") == "" and cased:
                 return i + size
     return i
 

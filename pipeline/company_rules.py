@@ -22,8 +22,8 @@ first rule that decides, in this order (docs/companies.md explains each with exa
    ignored. Skipped for possessives ("Apple's iPhone").
 7. Support (accept), else ``no_context`` (reject): ``financial_context`` (a cue word within
    ``window`` words, or a percent sign or money amount nearby), ``corporate_verb`` (followed by
-   "said", "reported", "cuts"...), ``possessive`` (capitalised mid-sentence "Apple's"), or
-   ``co_mention`` (another company is named in the text).
+   "said", "reported", "cuts"...), ``possessive`` (capitalised "Apple's"), or ``co_mention``
+   (another company is named in the text).
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ CUE_WORDS: frozenset[str] = _words(
     "layoffs jobs job workers employees staff union strike supplier suppliers customers "
     "subscribers users margin margins ebitda bond bonds debt notes rally rallied fell "
     "rose jumped slumped tumbled surged plunged gained dropped slid climbed sank soared "
-    "traded trading premarket afterhours session company companies firm brand retailer "
+    "traded trading premarket afterhours session firm brand retailer "
     "retail automaker carmaker chipmaker chip chips bank lender insurer giant maker rival "
     "rivals competitor competitors partnership contract contracts orders deliveries "
     "shipments production plant factory factories stores launch launched unveiled "
@@ -193,29 +193,41 @@ CUE_WORDS: frozenset[str] = _words(
     "oil gas refinery refining upstream downstream lng exploration smartphone devices "
     "software streaming ads advertising platform app apps services capex spending "
     "cash flow results report reported reports beat beats missed misses consensus "
-    "estimates estimate expectations target price pt nyse tsx lse ftse dax nikkei hang "
+    "estimates estimate expectations price pt nyse tsx lse ftse dax nikkei hang payment "
+    "volume volumes premiums ratio "
     "seng sensex nifty kospi index s&p dow"
 )
 
-# Lower-case words that may directly follow a company name ("Apple said", "Target to cut").
-CONTINUATIONS: frozenset[str] = CUE_WORDS | _words(
-    "said says say reported reports posted posts beat beats missed misses rose rises rise "
-    "fell falls fall jumped jumps surged surges slid slides dropped drops gained gains "
-    "climbed climbs plunged plunges tumbled tumbles soared soars sank sinks rallied "
-    "rallies slumped slumps announced announces unveiled unveils launched launches plans "
-    "planned plan agreed agrees cut cuts raised raises hikes hiked lifts lifted lowers "
-    "lowered sees saw expects expected warns warned forecasts tops topped boosts boosted "
-    "buys bought sells sold acquires acquired hires hired fires fired sues sued wins won "
-    "loses lost opens opened closes closed shuts names named appoints appointed files "
-    "filed faces faced settles settled signs signed inks inked ends ended begins began "
-    "starts started stops stopped delays delayed recalls recalled confirms confirmed "
-    "denies denied reaches reached makes made takes took gets got has had have is was "
-    "are were will would could can may might should must shall does did been be also "
-    "still just now again on in at to for with from by as after before over under amid "
-    "than vs versus and or but into ahead slashes slashed trims trimmed expands expanded "
-    "invests invested pays paid owes owed offers offered wants wanted needs needed "
-    "tells told seeks sought bets bet pulls pulled pushes pushed drops moves moved "
-    "shares' stock's reportedly quietly officially finally"
+# Verbs of company news: "Ford said", "Target cuts", "IndiGo adds".
+REPORTING_VERBS: frozenset[str] = _words(
+    "said says reported reports posted posts beat beats missed misses announced announces "
+    "unveiled unveils launched launches plans planned agreed agrees cut cuts raised raises "
+    "hikes hiked lifts lifted lowers lowered expects expected warns warned forecasts "
+    "forecast tops topped boosts boosted buys bought sells sold acquires acquired hires "
+    "hired fires fired sues sued wins won names named appoints appointed files filed "
+    "settles settled signs signed inks inked recalls recalled confirms confirmed denies "
+    "denied slashes slashed trims trimmed expands expanded invests invested pays paid "
+    "offers offered adds added bags bagged eyes mulls weighs targets nears sets keeps "
+    "joins exits enters shuts opens closes halts resumes suspends suspended reopens "
+    "rose rises fell falls jumped jumps surged surges slid slides dropped drops gained "
+    "gains climbed climbs plunged plunges tumbled tumbles soared soars sank sinks rallied "
+    "rallies slumped slumps issues issued completes completed delivers delivered"
+)
+
+# Lower-case words that may directly follow a company name ("Apple and", "Target to cut").
+CONTINUATIONS: frozenset[str] = (
+    CUE_WORDS
+    | REPORTING_VERBS
+    | _words(
+        "say sees saw faces faced ends ended begins began starts started stops stopped "
+        "delays delayed reaches reached makes made takes took gets got has had have is was "
+        "are were will would could can may might should must shall does did been be also "
+        "still just now again on in at to for with from by as after before over under amid "
+        "than vs versus and or but into ahead owes owed wants wanted needs needed tells told "
+        "seeks sought bets bet pulls pulled pushes pushed moves moved both all each too "
+        "alone itself which who that whose reportedly quietly officially finally "
+        "plans plan hit hits"
+    )
 )
 
 ARTICLES: frozenset[str] = frozenset({"the", "a", "an"})
@@ -296,7 +308,6 @@ class ContextRules:
         if text[head.start].islower() and not shape.all_caps:
             return Verdict(False, "lowercase", 0.0)
         uninformative_case = shape.title_case or shape.all_caps
-        initial = sentence_initial(text, tokens, first)
         if first > 0 and _adjacent(text, tokens[first - 1], head):
             prev = tokens[first - 1]
             if prev.norm in ARTICLES:
@@ -327,9 +338,9 @@ class ContextRules:
         span = text[max(0, head.start - 60) : tail.end + 60]
         if _MONEY_OR_PERCENT.search(span):
             return Verdict(True, "financial_context", 0.8)
-        if nxt is not None and nxt.norm in CONTINUATIONS and text[nxt.start].islower():
+        if nxt is not None and nxt.norm in REPORTING_VERBS and text[nxt.start].islower():
             return Verdict(True, "corporate_verb", 0.75)
-        if tail.possessive and not uninformative_case and not initial:
+        if tail.possessive and not shape.all_caps:
             return Verdict(True, "possessive", 0.75)
         if others:
             return Verdict(True, "co_mention", 0.75)
