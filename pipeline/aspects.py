@@ -144,11 +144,15 @@ FINE_SENTIMENT_LABELS = (
 FINE_SENTIMENT = Aspect(
     name="fine_sentiment",
     labels=tuple(lab.replace(" ", "_") for lab in FINE_SENTIMENT_LABELS),
+    # A label-token classifier decides on the first token of each label, and the scale's
+    # names share first words ("strong negative" / "strong positive"), so the model
+    # answers with the level's digit: 1 (strong negative) ... 7 (strong positive).
     system_prompt=(
-        "Classify the financial sentiment as one of: strong negative, moderately negative, "
-        "mildly negative, neutral, mildly positive, moderately positive, strong positive."
+        "Rate the financial sentiment on a 7-level scale and answer with one digit: "
+        "1 strong negative, 2 moderately negative, 3 mildly negative, 4 neutral, "
+        "5 mildly positive, 6 moderately positive, 7 strong positive."
     ),
-    model_labels={lab.replace(" ", "_"): lab for lab in FINE_SENTIMENT_LABELS},
+    model_labels={lab.replace(" ", "_"): str(i) for i, lab in enumerate(FINE_SENTIMENT_LABELS, 1)},
     label_values={
         "strong_negative": -1.0,
         "moderately_negative": -2 / 3,

@@ -43,7 +43,7 @@ def test_text_first_layout_puts_text_before_instruction(tok) -> None:
     assert text_first_template(tok, SENTIMENT).head == tpl.head
 
 
-@pytest.mark.parametrize("name", ["sentiment", "forward_looking", "prediction"])
+@pytest.mark.parametrize("name", ["sentiment", "forward_looking", "prediction", "fine_sentiment"])
 def test_label_tokens_are_what_follows_the_generation_prompt(tok, name) -> None:
     aspect = BUILTIN_ASPECTS[name]
     prompt = system_first_prompt(tok, aspect, "Example snippet.")
@@ -52,12 +52,6 @@ def test_label_tokens_are_what_follows_the_generation_prompt(tok, name) -> None:
     for lab, tid in zip(labels.labels, labels.token_ids, strict=True):
         assert encode(tok, prompt + aspect.model_labels[lab])[n] == tid
     assert len(set(labels.token_ids)) == len(labels.labels)
-
-
-def test_builtin_fine_sentiment_collides_for_label_token_models(tok) -> None:
-    """'strong negative' / 'strong positive' share their first token: refused, not guessed."""
-    with pytest.raises(ModelLoadError, match="'strong negative', 'strong positive'"):
-        resolve_label_tokens(tok, BUILTIN_ASPECTS["fine_sentiment"])
 
 
 def test_colliding_first_tokens_name_the_labels(tok) -> None:
