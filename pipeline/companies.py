@@ -250,17 +250,24 @@ class CompanyRegistry:
         tickers = set(company.tickers)
         forms: list[tuple[str, Literal["name", "alias"]]] = [(company.name, "name")]
         forms += [(a, "alias") for a in company.aliases]
+        parsed: list[tuple[str, Literal["name", "alias"], list[Token], bool]] = []
         for form, kind in forms:
             if ticker_key(form) in tickers and _TICKER_SHAPE_RE.match(form):
                 continue  # a ticker listed among the aliases: matched as a ticker
-            tokens = strip_suffixes(tokenize(form))
-            if not tokens:
-                continue
+            full = tokenize(form)
+            tokens = strip_suffixes(full)
+            if tokens:
+                parsed.append((form, kind, tokens, len(tokens) < len(full)))
+        # "Strategy Inc", "Next plc": one word left after the suffix is dropped, and not
+        # listed as an alias on its own, may be an ordinary word: it needs context.
+        listed = {tuple(t.norm for t in tokens) for _, _, tokens, cut in parsed if not cut}
+        for form, kind, tokens, cut in parsed:
             key = tuple(t.norm for t in tokens)
             ambiguous = (
                 key in ambiguous_keys
                 or (len(key) == 1 and is_common_word(key[0]))
                 or all(k in CUE_WORDS for k in key)
+                or (cut and len(key) == 1 and key not in listed)
             )
             exact = form if form.isupper() and len(form.replace(" ", "")) <= 5 else None
             if tokens[-1].possessive:
@@ -322,30 +329,53 @@ class CompanyRegistry:
 
     def fuzzy_name(self, phrase: str, threshold: float) -> tuple[str, float] | None:
         """Best unambiguous name within ``threshold`` (Levenshtein ratio, 0-100) of a phrase."""
-        query = " ".join(name_key(phrase))
+        return self.fuzzy_key(" ".join(name_key(phrase)), threshold)
+
+    def fuzzy_key(self, query: str, threshold: float) -> tuple[str, float] | None:
+        """``fuzzy_name`` for a phrase already in key form (folded words, one space).
+
+        A registry name is a variant of the phrase when the Levenshtein ratio of the two is
+        at least ``threshold`` and the words agree: either the same letters with different
+        spacing ("JP Morgan Chase", "#LondonStockExchange"), or the same number of words
+        with at most one differing word, itself within ``threshold - 5`` ("Proctor and
+        Gamble", "Berkshire Hathway"). A lone misspelt word ("Marvel", "Human") never is.
+        """
         if len(query) < 5:
             return None
-        if len(query.split()) == 1:
-            threshold = max(threshold, 90.0)  # single words need a closer match
+        glued = query.replace(" ", "")
         choices = self._fuzzy_keys.get(query[:2])
         if not choices:
             return None
-        best = process.extractOne(query, choices, scorer=fuzz.ratio, score_cutoff=threshold)
-        if best is None:
-            return None
-        return self._fuzzy_symbol[best[0]], float(best[1])
+        words = query.split()
+        for key, score, _ in process.extract(
+            query, choices, scorer=fuzz.ratio, score_cutoff=min(threshold, 80.0), limit=5
+        ):
+            if key.replace(" ", "") == glued:
+                return self._fuzzy_symbol[key], 100.0
+            if score < threshold:
+                continue
+            key_words = key.split()
+            if len(words) < 2 or len(key_words) != len(words):
+                continue
+            differing = [(a, b) for a, b in zip(words, key_words, strict=True) if a != b]
+            if len(differing) == 1 and fuzz.ratio(*differing[0]) >= threshold - 5:
+                return self._fuzzy_symbol[key], float(score)
+        return None
 
-    def resolve_name(self, name: str, threshold: float | None = 85.0) -> str | None:
+    def resolve_name(
+        self, name: str, threshold: float | None = 85.0, *, tickers: bool = True
+    ) -> str | None:
         """Canonical symbol for a company name or alias (exact key, ticker, then fuzzy).
 
         ``threshold`` is the rapidfuzz ratio (0-100) for name variants; None = exact only.
+        ``tickers=False`` does not read a ticker-shaped name ("IT", "DOW") as a ticker.
         """
         key = name_key(name)
         if key:
             entries = self._names.get(key)
             if entries:
                 return entries[0].symbol
-        if _TICKER_SHAPE_RE.match(name.strip()):
+        if tickers and _TICKER_SHAPE_RE.match(name.strip()):
             by_ticker = self.resolve_ticker(name)
             if by_ticker is not None:
                 return by_ticker
@@ -600,7 +630,8 @@ class CompanyTagger:
                         continue
                     if all(is_common_word(t.norm) for t in span):
                         continue
-                    found = self.registry.fuzzy_name(text[start:end], threshold)
+                    query = " ".join(t.norm for t in strip_suffixes(span))
+                    found = self.registry.fuzzy_key(query, threshold)
                     if found is not None and (best is None or found[1] > best[2]):
                         best = (size, found[0], found[1])
                 if best is None:

@@ -194,7 +194,8 @@ CUE_WORDS: frozenset[str] = _words(
     "software streaming ads advertising platform app apps services capex spending "
     "cash flow results report reported reports beat beats missed misses consensus "
     "estimates estimate expectations price pt nyse tsx lse ftse dax nikkei hang payment "
-    "volume volumes premiums ratio "
+    "volume volumes premiums ratio rs crore crores lakh inr buy sell bullish bearish "
+    "accumulate sensex "
     "seng sensex nifty kospi index s&p dow"
 )
 
