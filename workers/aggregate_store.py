@@ -64,39 +64,87 @@ local key = KEYS[1]
 local field = ARGV[1]
 local pid = ARGV[2]
 local kt = tonumber(ARGV[3])
+local horizon = tonumber(ARGV[11])
 local enc = ARGV[2] .. ',' .. ARGV[3] .. ',' .. ARGV[4] .. ',' .. ARGV[5] .. ','
   .. ARGV[6] .. ',' .. ARGV[7] .. ',' .. ARGV[8]
 local cur = redis.call('HGET', key, field)
-local best = nil
+local versions = {}
 if cur then
   for v in string.gmatch(cur, '[^;]+') do
     local p, k, e, s, l, f, r = string.match(v, '"""
     + _VERSION_PATTERN
     + """')
     if p == pid then return 0 end
-    k = tonumber(k)
-    if best == nil or k > best[2] or (k == best[2] and p > best[1]) then
-      best = {p, k, s, l, f, r}
-    end
+    versions[#versions + 1] = {p, tonumber(k), s, l, f, r}
   end
   redis.call('HSET', key, field, cur .. ';' .. enc)
 else
   redis.call('HSET', key, field, enc)
 end
-local function bump(v, sign)
-  local codes = {'@a'}
-  if v[5] == '1' then codes[#codes + 1] = '@f' end
-  if v[6] == '1' then codes[#codes + 1] = '@p' end
-  for _, c in ipairs(codes) do
-    redis.call('HINCRBY', key, c .. 'n', sign)
-    redis.call('HINCRBY', key, c .. 's', sign * tonumber(v[3]))
-    redis.call('HINCRBY', key, c .. v[4], sign)
+local function codes(fl, pr)
+  local c = {'a'}
+  if fl == '1' then c[#c + 1] = 'f' end
+  if pr == '1' then c[#c + 1] = 'p' end
+  return c
+end
+local function bump(prefix, v, sign)
+  for _, c in ipairs(codes(v[5], v[6])) do
+    redis.call('HINCRBY', key, prefix .. c .. 'n', sign)
+    redis.call('HINCRBY', key, prefix .. c .. 's', sign * tonumber(v[3]))
+    redis.call('HINCRBY', key, prefix .. c .. v[4], sign)
   end
 end
-if best == nil or kt > best[2] or (kt == best[2] and pid > best[1]) then
-  if best ~= nil then bump(best, -1) end
-  bump({pid, kt, ARGV[5], ARGV[6], ARGV[7], ARGV[8]}, 1)
+local function newer(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] > b[1]) end
+-- the version chain as knowledge-time deltas: +v1 at kt1, (-v1, +v2) at kt2, ...
+local function chain(vs)
+  table.sort(vs, function(a, b) return newer(b, a) end)
+  local out = {}
+  for i, v in ipairs(vs) do
+    if i > 1 then
+      local o = vs[i - 1]
+      out[#out + 1] = {v[2], -1, o[3], o[4], o[5], o[6], v[1]}
+    end
+    out[#out + 1] = {v[2], 1, v[3], v[4], v[5], v[6], v[1]}
+  end
+  return out
 end
+local new = {pid, kt, ARGV[5], ARGV[6], ARGV[7], ARGV[8]}
+-- current sums (the newest version overall)
+local best = nil
+for _, v in ipairs(versions) do
+  if best == nil or newer(v, best) then best = v end
+end
+if best == nil or newer(new, best) then
+  if best ~= nil then bump('@', best, -1) end
+  bump('@', new, 1)
+end
+-- knowledge-time deltas: early ones (by the bucket's horizon) in @E sums, late ones listed
+local late = redis.call('HGET', key, '@L') or ''
+local late_changed = false
+local ek = tonumber(redis.call('HGET', key, '@ek') or '-1')
+local function delta(d, mult)
+  if d[1] <= horizon then
+    bump('@E', {d[7], d[1], d[3], d[4], d[5], d[6]}, d[2] * mult)
+    if mult > 0 and d[1] > ek then ek = d[1] end
+  else
+    local entry = d[1] .. ',' .. d[2] .. ',' .. d[3] .. ',' .. d[4] .. ','
+      .. d[5] .. ',' .. d[6] .. ',' .. d[7]
+    if mult > 0 then
+      late = late .. ';' .. entry
+    else
+      local at = string.find(late .. ';', ';' .. entry .. ';', 1, true)
+      if at then late = string.sub(late, 1, at - 1) .. string.sub(late, at + #entry + 1) end
+    end
+    late_changed = true
+  end
+end
+if #versions > 0 then
+  for _, d in ipairs(chain(versions)) do delta(d, -1) end
+end
+versions[#versions + 1] = new
+for _, d in ipairs(chain(versions)) do delta(d, 1) end
+if late_changed then redis.call('HSET', key, '@L', late) end
+if ek >= 0 then redis.call('HSET', key, '@ek', ek) end
 local kmax = tonumber(redis.call('HGET', key, '@k') or '-1')
 if kt > kmax then redis.call('HSET', key, '@k', ARGV[3]) end
 redis.call('EXPIREAT', key, ARGV[9])
@@ -113,25 +161,51 @@ local asof = tonumber(ARGV[3])
 local fc = ARGV[4]
 local bms = tonumber(ARGV[5])
 local first = tonumber(ARGV[6])
+local ec = '@E' .. string.sub(fc, 2)
 local n, s, c0, c1, c2, lastk = 0, 0, 0, 0, 0, -1
 local function want(fl, pr)
   return fc == '@a' or (fc == '@f' and fl == '1') or (fc == '@p' and pr == '1')
+end
+local function add(v, off)
+  n = n + (tonumber(v[off]) or 0)
+  s = s + (tonumber(v[off + 1]) or 0)
+  c0 = c0 + (tonumber(v[off + 2]) or 0)
+  c1 = c1 + (tonumber(v[off + 3]) or 0)
+  c2 = c2 + (tonumber(v[off + 4]) or 0)
 end
 for i, key in ipairs(KEYS) do
   local start = (first + i - 1) * bms
   local stop = start + bms - 1
   local done = false
   if start > lo and stop <= hi then
-    local v = redis.call('HMGET', key, '@k', fc .. 'n', fc .. 's', fc .. '0', fc .. '1', fc .. '2')
+    local v = redis.call('HMGET', key, '@k', fc .. 'n', fc .. 's', fc .. '0', fc .. '1',
+      fc .. '2', '@ek', ec .. 'n', ec .. 's', ec .. '0', ec .. '1', ec .. '2')
+    local ek = tonumber(v[7]) or -1
     if not v[1] then
       done = true
     elseif tonumber(v[1]) <= asof then
-      n = n + (tonumber(v[2]) or 0)
-      s = s + (tonumber(v[3]) or 0)
-      c0 = c0 + (tonumber(v[4]) or 0)
-      c1 = c1 + (tonumber(v[5]) or 0)
-      c2 = c2 + (tonumber(v[6]) or 0)
+      -- everything in the bucket was known at as_of: the current sums
+      add(v, 2)
       if tonumber(v[1]) > lastk then lastk = tonumber(v[1]) end
+      done = true
+    elseif ek <= asof then
+      -- the early sums plus the late knowledge-time deltas known at as_of
+      add(v, 8)
+      if ek > lastk then lastk = ek end
+      local late = redis.call('HGET', key, '@L') or ''
+      for k, sg, sc, lb, fl, pr in string.gmatch(late,
+          '(%-?%d+),(%-?%d),(%-?%d+),(%d),(%d),(%d),[^;]*') do
+        k = tonumber(k)
+        if k <= asof then
+          if k > lastk then lastk = k end
+          if want(fl, pr) then
+            sg = tonumber(sg)
+            n = n + sg
+            s = s + sg * tonumber(sc)
+            if lb == '0' then c0 = c0 + sg elseif lb == '1' then c1 = c1 + sg else c2 = c2 + sg end
+          end
+        end
+      end
       done = true
     end
   end
@@ -198,6 +272,8 @@ class AggregateStore:
         self.prefix = prefix
         self.clock = clock
         self.bucket_ms = settings.bucket_seconds * 1000
+        # knowledge up to an hour after a bucket's end is "early" (summed); later is listed
+        self.grace_ms = min(3600, settings.bucket_seconds) * 1000
         self.default_window = timedelta(days=settings.window_days)
         self.retention = timedelta(days=settings.retention_days)
         self._apply = client.register_script(APPLY_LUA)
@@ -228,6 +304,7 @@ class AggregateStore:
             int(c.prediction),
             expire_at,
             c.company,
+            (index + 1) * self.bucket_ms - 1 + self.grace_ms,
         ]
         return keys, args
 
