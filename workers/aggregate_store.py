@@ -11,17 +11,21 @@ prefix ``P`` (default ``finfeed:``), a company symbol ``S`` and an event-time bu
     ``@k``             the newest knowledge time of any version in the bucket;
     ``@<f><stat>``     running sums of the *current* versions (latest known) per filter
                        ``f`` in ``a`` (all), ``f`` (forward-looking), ``p`` (prediction):
-                       ``n`` count, ``s`` score units, ``0``/``1``/``2`` label mix.
+                       ``n`` count, ``s`` score units, ``0``/``1``/``2`` label mix;
+    ``@E<f><stat>``    the same sums over the version chains' knowledge-time deltas that
+                       take effect by the bucket's horizon (its end + 1 h), ``@ek`` their
+                       newest knowledge time; ``@L`` lists the later deltas (late events,
+                       re-scores) as ``knowledge_ms,sign,score,label,fl,pred,point_id``.
     The hash expires at the bucket's end plus the retention (EXPIREAT).
 ``P agg:symbols`` - sorted set of symbols scored by their newest knowledge time.
 
 ``apply`` is one Lua script per point (atomic): a point id already present in its
-snippet's version list is a no-op (idempotent); otherwise the version is appended, and if
-it is the newest (knowledge time, then point id) the previous current version's sums are
-subtracted and the new one's added. ``query`` is one Lua script per window: a bucket
-entirely inside the window whose ``@k`` is at or before ``as_of`` answers from its sums
-(everything in it was known then, so the current versions are the ones known then); the
-edge buckets and buckets touched after ``as_of`` are scanned version by version.
+snippet's version list is a no-op (idempotent); otherwise the version is appended, the
+current sums move to the newest version, and the snippet's delta chain is replaced.
+``query`` is one Lua script per window: a bucket entirely inside the window answers from
+its current sums when everything in it was known at ``as_of``, else from its early sums
+plus the late deltas known at ``as_of``; only the edge buckets and a bucket whose own
+period contains ``as_of`` are scanned version by version. docs/aggregates.md has more.
 """
 
 from __future__ import annotations
