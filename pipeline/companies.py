@@ -134,6 +134,9 @@ def strip_suffixes(tokens: Sequence[Token]) -> list[Token]:
                 words = words[:-size]
                 changed = True
                 break
+        if len(words) > 1 and words[-1].norm == "and":  # "Eli Lilly and Company"
+            words = words[:-1]
+            changed = True
     return words
 
 
@@ -247,13 +250,10 @@ class CompanyRegistry:
 
     def _index_names(self, company: Company) -> None:
         ambiguous_keys = {name_key(a) for a in company.ambiguous_aliases}
-        tickers = set(company.tickers)
         forms: list[tuple[str, Literal["name", "alias"]]] = [(company.name, "name")]
         forms += [(a, "alias") for a in company.aliases]
         parsed: list[tuple[str, Literal["name", "alias"], list[Token], bool]] = []
         for form, kind in forms:
-            if ticker_key(form) in tickers and _TICKER_SHAPE_RE.match(form):
-                continue  # a ticker listed among the aliases: matched as a ticker
             full = tokenize(form)
             tokens = strip_suffixes(full)
             if tokens:
