@@ -32,7 +32,7 @@ class TrainConfig:
     lora_targets: tuple[str, ...] = LORA_TARGETS
     train_layer_norms: bool = True
     # optimisation
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 32
     lr: float = 6e-4
     head_lr: float = 2e-3
@@ -45,7 +45,7 @@ class TrainConfig:
     source_weights: dict[str, float] = field(
         default_factory=lambda: {"tfns": 1.0, "sentfin": 1.0, "aspects": 1.0}
     )
-    aspects_oversample: int = 3  # the hand-labelled aspect rows are few: repeat them per epoch
+    aspects_oversample: int = 2  # the hand-labelled aspect rows are few: repeat them per epoch
     drop_sentfin_neutral_losses: bool = True
     dev_frac: float = 0.1  # carved from each training source, for model selection
     sentfin_test_frac: float = 0.1  # SEntFiN held out entirely, reported once at the end

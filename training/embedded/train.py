@@ -141,7 +141,10 @@ def train(
     out_dir: Path,
     work_dir: Path,
     resume: bool = False,
+    finalize: bool = False,
 ) -> dict[str, Any]:
+    """Train (or, with ``finalize``, only write the checkpoint's best state) and write the
+    artifact; returns the held-out metrics."""
     torch.set_num_threads(config.threads)
     random.seed(config.seed)
     splits: Splits = build_splits(data_dir, aspects_dir, config)
@@ -176,7 +179,7 @@ def train(
     work_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = work_dir / "checkpoint.pt"
     step, best_score, best_state, history = 0, -1.0, trainable_state(model), []
-    if resume and ckpt_path.exists():
+    if (resume or finalize) and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ckpt["trainable"], strict=False)
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -184,6 +187,10 @@ def train(
         step, best_score, best_state = ckpt["step"], ckpt["best_score"], ckpt["best_state"]
         history = ckpt["history"]
         log.info("resumed at step %d (best dev score %.4f)", step, best_score)
+    elif finalize:
+        raise FileNotFoundError(f"--finalize needs a checkpoint at {ckpt_path}")
+    if finalize:
+        log.info("finalising from the checkpoint's best state (dev score %.4f)", best_score)
 
     def save_checkpoint() -> None:
         torch.save(
@@ -203,7 +210,7 @@ def train(
 
     eval_every = max(1, steps_per_epoch // 2)
     started = time.monotonic()
-    for epoch in range(step // steps_per_epoch, config.epochs):
+    for epoch in range(step // steps_per_epoch, 0 if finalize else config.epochs):
         rng = random.Random(config.seed * 1000 + epoch)
         batches = list(length_bucketed_batches(train_items, config.batch_size, rng))
         for i, items in enumerate(batches):
@@ -310,6 +317,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkpoint folder (default <cache>/train-embedded)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument(
+        "--finalize",
+        action="store_true",
+        help="stop training: write the artifact from the checkpoint's best state",
+    )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="train on N rows (smoke run)")
     parser.add_argument("--threads", type=int, default=None)
@@ -350,6 +362,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         work_dir=args.work_dir or default_work_dir(),
         resume=args.resume,
+        finalize=getattr(args, "finalize", False),
     )
     print(
         json.dumps(

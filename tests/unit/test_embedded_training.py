@@ -1,0 +1,143 @@
+"""Training pieces of the embedded model: splits, batching, loss masking, artifact round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.embedded import EmbeddedClassifier, load_tokenizer, normalize_text
+from training.embedded.card import write_artifact, write_model_card
+from training.embedded.config import TrainConfig
+from training.embedded.data import (
+    ASPECT_LABELS,
+    Encoded,
+    Splits,
+    build_splits,
+    length_bucketed_batches,
+)
+from training.embedded.model import build_model
+from training.embedded.train import collate, multitask_loss
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def data_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    data, aspects = tmp_path / "data", tmp_path / "aspects"
+    labels = ["negative", "neutral", "positive"]
+    _write(
+        data / "tfns" / "train.jsonl",
+        [{"text": f"tweet {i} $ABC", "label": labels[i % 3]} for i in range(300)],
+    )
+    _write(
+        data / "tfns" / "validation.jsonl",
+        [{"text": f"val tweet {i}", "label": labels[i % 3]} for i in range(30)],
+    )
+    sentfin = [{"text": f"headline {i}", "label": labels[i % 3]} for i in range(300)]
+    sentfin += [
+        {"text": f"Firm {i} Q2 net loss at Rs {i} crore", "label": "neutral"} for i in range(40)
+    ]
+    _write(data / "sentfin" / "sentences.jsonl", sentfin)
+    _write(
+        aspects / "x.jsonl",
+        [
+            {
+                "id": f"a{i}",
+                "text": f"aspect row {i}",
+                "genre": "headline",
+                "split": "test" if i % 5 == 0 else "train",
+                "sentiment": labels[i % 3],
+                "forward_looking": "yes" if i % 2 else "no",
+                "prediction": "no",
+            }
+            for i in range(50)
+        ]
+        + [{"text": "bad row", "split": "train"}],
+    )
+    return data, aspects
+
+
+def test_splits_are_disjoint_deterministic_and_mixed_as_documented(
+    data_dirs: tuple[Path, Path],
+) -> None:
+    data, aspects = data_dirs
+    config = TrainConfig()
+    a, b = build_splits(data, aspects, config), build_splits(data, aspects, config)
+    assert [e.text for e in a.train] == [e.text for e in b.train]
+    train = {e.text for e in a.train}
+    held = {e.text for v in list(a.dev.values()) + list(a.test.values()) for e in v}
+    assert not train & held
+    assert len(a.test["tfns_validation"]) == 30
+    assert 10 < len(a.test["sentfin_test"]) < 70
+    # neutral-labelled reported losses never teach; they stay in SEntFiN's held-out test
+    assert not [e for e in a.train if "net loss" in e.text and e.labels["sentiment"] == "neutral"]
+    # aspect rows: their own test split, every aspect labelled, repeated in train
+    assert len(a.test["aspects_test"]) == 10
+    aspect_train = [e for e in a.train if e.source == "aspects"]
+    assert all(set(e.labels) == set(ASPECT_LABELS) for e in aspect_train)
+    distinct = {e.text for e in aspect_train}
+    assert len(aspect_train) == config.aspects_oversample * len(distinct)
+    assert all(set(e.labels) == {"sentiment"} for e in a.train if e.source != "aspects")
+
+
+def test_length_bucketed_batches_cover_every_item_once() -> None:
+    items = [Encoded(list(range(random.Random(i).randint(3, 60))), {}, 1.0) for i in range(1000)]
+    batches = list(length_bucketed_batches(items, 32, random.Random(0), pool=10))
+    seen = [id(e) for b in batches for e in b]
+    assert sorted(seen) == sorted(id(e) for e in items)
+    # padding waste is small: within a batch lengths are close
+    waste = sum(max(len(e.ids) for e in b) * len(b) - sum(len(e.ids) for e in b) for b in batches)
+    assert waste < 0.15 * sum(len(e.ids) for e in items)  # unsorted: about 0.8
+
+
+def test_loss_ignores_aspects_a_row_is_not_labelled_on() -> None:
+    items = [
+        Encoded([101, 5, 102], {"sentiment": 2, "forward_looking": -100, "prediction": -100}, 1.0),
+        Encoded([101, 6, 7, 102], {"sentiment": 0, "forward_looking": 1, "prediction": 0}, 2.0),
+    ]
+    batch = collate(items)
+    logits = {name: torch.randn(2, len(labels)) for name, labels in ASPECT_LABELS.items()}
+    loss = multitask_loss(logits, batch, smoothing=0.0)
+    sentiment = torch.nn.functional.cross_entropy(
+        logits["sentiment"], torch.tensor([2, 0]), reduction="none"
+    )
+    expected = (sentiment * torch.tensor([1.0, 2.0])).sum() / 3.0
+    expected = expected + torch.nn.functional.cross_entropy(
+        logits["forward_looking"][1:], torch.tensor([1])
+    )
+    expected = expected + torch.nn.functional.cross_entropy(
+        logits["prediction"][1:], torch.tensor([0])
+    )
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_written_artifact_serves_the_trained_network(tmp_path: Path) -> None:
+    """Adapters merged at load reproduce the LoRA-wrapped training network."""
+    config = dataclasses.replace(TrainConfig(), lora_rank=4)
+    model = build_model(config, ASPECT_LABELS)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad and (name.endswith("lora_B") or "LayerNorm" in name):
+                param.add_(torch.randn_like(param) * 0.02)
+            if "lora_" in name:  # stored in fp16: compare against fp16-exact factors
+                param.copy_(param.half().float())
+    model.eval()
+    write_artifact(model, config, tmp_path, Splits(), [], 0.5, metrics={})
+    write_model_card(tmp_path)
+    texts = ["Acme beats estimates https://t.co/abc", "Shares fall", "We expect growth next year"]
+    tokens = load_tokenizer()([normalize_text(t) for t in texts], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = model(tokens["input_ids"], tokens["attention_mask"])
+    served = EmbeddedClassifier(tmp_path, use_onnx=False).predict_probs(texts)
+    for name, probs in zip(model.aspect_names, expected, strict=True):
+        torch.testing.assert_close(torch.from_numpy(served[name]), probs, atol=1e-4, rtol=0)
+    assert "LoRA rank 4" in (tmp_path / "MODEL_CARD.md").read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["lora"]["rank"] == 4
