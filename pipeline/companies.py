@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
 
@@ -94,8 +94,7 @@ def fold(raw: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One word of a text: ``norm`` is folded, apostrophes and possessive 's removed."""
 
     norm: str
@@ -106,18 +105,19 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     out: list[Token] = []
+    lowered = text.lower() if text.isascii() else None  # one call instead of one per word
     for m in TOKEN_RE.finditer(text):
-        raw = m.group()
-        if raw == "&":
-            out.append(Token("and", m.start(), m.end(), False))
+        start, end = m.span()
+        norm = lowered[start:end] if lowered is not None else fold(m.group())
+        if norm == "&":
+            out.append(Token("and", start, end, False))
             continue
-        norm = fold(raw)
         possessive = norm.endswith(("'s", "’s"))
         if possessive:
             norm = norm[:-2]
         if "'" in norm or "’" in norm:
             norm = norm.replace("'", "").replace("’", "")
-        out.append(Token(norm, m.start(), m.end(), possessive))
+        out.append(Token(norm, start, end, possessive))
     return out
 
 
@@ -327,6 +327,9 @@ class CompanyRegistry:
     def longest_key_from(self, first_token: str) -> int:
         return self._first_tokens.get(first_token, 0)
 
+    def has_fuzzy_prefix(self, prefix: str) -> bool:
+        return prefix in self._fuzzy_keys
+
     def fuzzy_name(self, phrase: str, threshold: float) -> tuple[str, float] | None:
         """Best unambiguous name within ``threshold`` (Levenshtein ratio, 0-100) of a phrase."""
         return self.fuzzy_key(" ".join(name_key(phrase)), threshold)
@@ -489,12 +492,14 @@ class CompanyTagger:
         if not text:
             return []
         tokens = tokenize(text)
-        shape = TextShape.of(text, tokens)
         candidates = self._ticker_candidates(text)
         candidates += self._name_candidates(text, tokens)
         if self.fuzzy_threshold is not None:
             taken = [(c.mention.start, c.mention.end) for c in candidates]
             candidates += self._fuzzy_candidates(text, tokens, taken)
+        if not any(c.ambiguous for c in candidates):
+            return candidates
+        shape = TextShape.of(text, tokens)
         corroborated = {c.mention.symbol for c in candidates if not c.ambiguous}
         for cand in candidates:
             if not cand.ambiguous:
@@ -628,6 +633,9 @@ class CompanyTagger:
                     start, end = span[0].start, span[-1].end
                     if any(s < end and start < e for s, e in used):
                         continue
+                    first = span[0].norm
+                    if first != "the" and not self.registry.has_fuzzy_prefix(first[:2]):
+                        break  # every longer span starts with the same word
                     if all(is_common_word(t.norm) for t in span):
                         continue
                     query = " ".join(t.norm for t in strip_suffixes(span))
