@@ -12,10 +12,10 @@ prefix ``P`` (default ``finfeed:``), a company symbol ``S`` and an event-time bu
     ``@<f><stat>``     running sums of the *current* versions (latest known) per filter
                        ``f`` in ``a`` (all), ``f`` (forward-looking), ``p`` (prediction):
                        ``n`` count, ``s`` score units, ``0``/``1``/``2`` label mix;
-    ``@E<f><stat>``    the same sums over the version chains' knowledge-time deltas that
-                       take effect by the bucket's horizon (its end + 1 h), ``@ek`` their
-                       newest knowledge time; ``@L`` lists the later deltas (late events,
-                       re-scores) as ``knowledge_ms,sign,score,label,fl,pred,point_id``.
+    ``@ek``, ``@L``    the version chains as knowledge-time deltas (+v1 at kt1, -v1 +v2 at
+                       kt2, ...): ``@ek`` is the newest of those taking effect by the
+                       bucket's horizon (its end + 1 h); ``@L`` lists the later ones (late
+                       events, re-scores) as ``knowledge_ms,sign,score,label,fl,pred,pid``.
     The hash expires at the bucket's end plus the retention (EXPIREAT).
 ``P agg:symbols`` - sorted set of symbols scored by their newest knowledge time.
 
@@ -23,8 +23,8 @@ prefix ``P`` (default ``finfeed:``), a company symbol ``S`` and an event-time bu
 snippet's version list is a no-op (idempotent); otherwise the version is appended, the
 current sums move to the newest version, and the snippet's delta chain is replaced.
 ``query`` is one Lua script per window: a bucket entirely inside the window answers from
-its current sums when everything in it was known at ``as_of``, else from its early sums
-plus the late deltas known at ``as_of``; only the edge buckets and a bucket whose own
+its current sums when everything in it was known at ``as_of``, else from those sums minus
+the late deltas after ``as_of`` (when every early delta was known); only the edge buckets and a bucket whose own
 period contains ``as_of`` are scanned version by version. docs/aggregates.md has more.
 """
 
@@ -122,13 +122,13 @@ if best == nil or newer(new, best) then
   if best ~= nil then bump('@', best, -1) end
   bump('@', new, 1)
 end
--- knowledge-time deltas: early ones (by the bucket's horizon) in @E sums, late ones listed
+-- knowledge-time deltas: early ones (by the bucket's horizon) raise @ek, late ones are listed
 local late = redis.call('HGET', key, '@L') or ''
 local late_changed = false
 local ek = tonumber(redis.call('HGET', key, '@ek') or '-1')
+local ek0 = ek
 local function delta(d, mult)
   if d[1] <= horizon then
-    bump('@E', {d[7], d[1], d[3], d[4], d[5], d[6]}, d[2] * mult)
     if mult > 0 and d[1] > ek then ek = d[1] end
   else
     local entry = d[1] .. ',' .. d[2] .. ',' .. d[3] .. ',' .. d[4] .. ','
@@ -148,7 +148,7 @@ end
 versions[#versions + 1] = new
 for _, d in ipairs(chain(versions)) do delta(d, 1) end
 if late_changed then redis.call('HSET', key, '@L', late) end
-if ek >= 0 then redis.call('HSET', key, '@ek', ek) end
+if ek > ek0 then redis.call('HSET', key, '@ek', ek) end
 local kmax = tonumber(redis.call('HGET', key, '@k') or '-1')
 if kt > kmax then redis.call('HSET', key, '@k', ARGV[3]) end
 redis.call('EXPIREAT', key, ARGV[9])
@@ -165,7 +165,6 @@ local asof = tonumber(ARGV[3])
 local fc = ARGV[4]
 local bms = tonumber(ARGV[5])
 local first = tonumber(ARGV[6])
-local ec = '@E' .. string.sub(fc, 2)
 local n, s, c0, c1, c2, lastk = 0, 0, 0, 0, 0, -1
 local function want(fl, pr)
   return fc == '@a' or (fc == '@f' and fl == '1') or (fc == '@p' and pr == '1')
@@ -183,7 +182,7 @@ for i, key in ipairs(KEYS) do
   local done = false
   if start > lo and stop <= hi then
     local v = redis.call('HMGET', key, '@k', fc .. 'n', fc .. 's', fc .. '0', fc .. '1',
-      fc .. '2', '@ek', ec .. 'n', ec .. 's', ec .. '0', ec .. '1', ec .. '2')
+      fc .. '2', '@ek')
     local ek = tonumber(v[7]) or -1
     if not v[1] then
       done = true
@@ -193,8 +192,8 @@ for i, key in ipairs(KEYS) do
       if tonumber(v[1]) > lastk then lastk = tonumber(v[1]) end
       done = true
     elseif ek <= asof then
-      -- the early sums plus the late knowledge-time deltas known at as_of
-      add(v, 8)
+      -- every early delta was known: the current sums minus the late deltas after as_of
+      add(v, 2)
       if ek > lastk then lastk = ek end
       local late = redis.call('HGET', key, '@L') or ''
       for k, sg, sc, lb, fl, pr in string.gmatch(late,
@@ -202,12 +201,11 @@ for i, key in ipairs(KEYS) do
         k = tonumber(k)
         if k <= asof then
           if k > lastk then lastk = k end
-          if want(fl, pr) then
-            sg = tonumber(sg)
-            n = n + sg
-            s = s + sg * tonumber(sc)
-            if lb == '0' then c0 = c0 + sg elseif lb == '1' then c1 = c1 + sg else c2 = c2 + sg end
-          end
+        elseif want(fl, pr) then
+          sg = tonumber(sg)
+          n = n - sg
+          s = s - sg * tonumber(sc)
+          if lb == '0' then c0 = c0 - sg elseif lb == '1' then c1 = c1 - sg else c2 = c2 - sg end
         end
       end
       done = true
