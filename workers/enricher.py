@@ -80,6 +80,15 @@ class PendingSnippet(Generic[T]):
 
 
 @dataclass(slots=True)
+class Validated(Generic[T]):
+    """Inputs after the contract check: dead letters, and valid snippets with fingerprints."""
+
+    now: datetime
+    dead_letters: list[tuple[DeadLetterRecord, T]] = field(default_factory=list)
+    valid: list[tuple[RawInput[T], Snippet, Fingerprint]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Prepared(Generic[T]):
     """Every input of a ``prepare`` call, sorted into exactly one outcome."""
 
@@ -169,13 +178,15 @@ class Enricher:
     def prepare(self, inputs: Sequence[RawInput[T]]) -> Prepared[T]:
         """Sort ``inputs`` into dead letters, duplicates and snippets to score.
 
-        Raises ``ServiceError`` when the dedupe store is unreachable (nothing is decided
-        then; retrying the same inputs is safe: a snippet's own claim never makes it a
-        duplicate of itself).
+        ``validate`` then ``dedupe``; the worker runs the two as separate pipeline stages
+        (the next poll is validated while the store decides on this one).
         """
-        out: Prepared[T] = Prepared()
-        now = self.clock()
-        valid: list[tuple[RawInput[T], Snippet, Fingerprint]] = []
+        return self.dedupe(self.validate(inputs))
+
+    def validate(self, inputs: Sequence[RawInput[T]]) -> Validated[T]:
+        """Contract check and fingerprint of each input (CPU only, no I/O)."""
+        out: Validated[T] = Validated(now=self.clock())
+        now = out.now
         for item in inputs:
             raw = item.value if item.value is not None else b""
             try:
@@ -201,7 +212,18 @@ class Enricher:
                     (self.processing_error(exc, raw, item.position, now), item.token)
                 )
                 continue
-            valid.append((item, snippet, fp))
+            out.valid.append((item, snippet, fp))
+        return out
+
+    def dedupe(self, validated: Validated[T]) -> Prepared[T]:
+        """Check and claim every valid snippet in the store; tag the unique ones.
+
+        Raises ``ServiceError`` when the dedupe store is unreachable (nothing is decided
+        then; retrying is safe: a snippet's own claim never makes it its own duplicate).
+        """
+        out: Prepared[T] = Prepared(dead_letters=list(validated.dead_letters))
+        now = validated.now
+        valid = validated.valid
         if not valid:
             return out
         decisions = self._decide([(s.id, fp, s.published_at) for _, s, fp in valid])

@@ -38,16 +38,18 @@ from finfeed import serialization
 from finfeed.settings import KafkaSettings
 from models.errors import BackpressureError
 from pipeline.batching import MicroBatcher, MicroBatchPolicy
-from pipeline.records import SourcePosition
-from workers.enricher import Enricher, PendingSnippet, Prepared, RawInput, Scored
+from pipeline.records import DeadLetterRecord, SourcePosition
+from workers.enricher import Enricher, PendingSnippet, Prepared, RawInput, Scored, Validated
 from workers.errors import ServiceError, WorkerError
 from workers.kafka import client_kwargs
 from workers.metrics import HealthServer, WorkerMetrics
 from workers.offsets import OffsetTracker, Ticket
+from workers.publisher import BatchPublisher, RecordTooLargeError
 
 log = logging.getLogger(__name__)
 
 _MONO_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_TIMER = object()  # the dedupe stage woke up to release an aged micro-batch
 
 
 def _mono_now() -> datetime:
@@ -106,6 +108,11 @@ class _Unit:
     reasons: dict[str, int] = field(default_factory=dict)
     dup_kinds: dict[str, int] = field(default_factory=dict)
 
+    def dead(self, reason: str, ticket: Ticket[Any]) -> None:
+        self.tickets.append(ticket)
+        self.dead_letter += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
 
 class EnrichmentWorker:
     """One consumer-group member: validate, dedupe, score, publish, commit."""
@@ -132,6 +139,7 @@ class EnrichmentWorker:
         self.tracker: OffsetTracker[Any] = OffsetTracker()
         self._max_inflight = self.tuning.max_inflight or 8 * policy.max_size
         self._batcher: MicroBatcher[PendingSnippet[Ticket[Any]]] = MicroBatcher(policy)
+        self._dedupe_q: asyncio.Queue[Validated[Ticket[Any]] | None] | None = None
         self._classify_q: asyncio.Queue[list[PendingSnippet[Ticket[Any]]] | None] | None = None
         self._ack_q: asyncio.Queue[_Unit | None] | None = None
         self._progress = asyncio.Event()
@@ -139,6 +147,7 @@ class EnrichmentWorker:
         self._pause_reasons: set[str] = set()
         self._consumer: Any = None
         self._producer: Any = None
+        self._publisher: BatchPublisher = BatchPublisher(None)
         self._health: HealthServer | None = None
         self._running = False
         self._fatal: BaseException | None = None
@@ -154,6 +163,7 @@ class EnrichmentWorker:
         """Consume until ``stop`` is set; then finish in-flight work, commit and leave."""
         stop = stop or asyncio.Event()
         self._stop = stop
+        self._dedupe_q = asyncio.Queue(maxsize=2)
         self._classify_q = asyncio.Queue(maxsize=max(1, self.tuning.queued_batches))
         self._ack_q = asyncio.Queue()
         common = client_kwargs(self.kafka)
@@ -161,8 +171,8 @@ class EnrichmentWorker:
             **common,
             acks="all",
             linger_ms=self.tuning.producer_linger_ms,
-            max_batch_size=512 * 1024,
-            max_request_size=4 * 1024 * 1024,
+            max_batch_size=960 * 1024,  # under the brokers' default 1 MiB message.max.bytes
+            max_request_size=8 * 1024 * 1024,
             compression_type=self.tuning.producer_compression,
         )
         self._consumer = AIOKafkaConsumer(
@@ -175,6 +185,7 @@ class EnrichmentWorker:
             max_poll_interval_ms=max(300_000, self.kafka.session_timeout_ms),
             isolation_level="read_committed",
         )
+        self._publisher = BatchPublisher(self._producer)
         self._consumer.subscribe([self.kafka.topic_raw], listener=_Rebalance(self))
         try:
             await self._producer.start()
@@ -187,39 +198,52 @@ class EnrichmentWorker:
                 self.metrics, self._health_check, self.metrics_host, self.metrics_port
             ).start()
         self._running = True
+        dedupe_task = asyncio.create_task(self._dedupe_loop(stop), name="finfeed-dedupe")
         classify_task = asyncio.create_task(self._classify_loop(), name="finfeed-classify")
         ack_task = asyncio.create_task(self._ack_loop(), name="finfeed-ack")
         commit_task = asyncio.create_task(self._commit_loop(stop), name="finfeed-commit")
         try:
             await self._fetch_loop(stop)
         finally:
-            await self._shutdown(classify_task, ack_task, commit_task)
+            await self._shutdown(dedupe_task, classify_task, ack_task, commit_task)
         if self._fatal is not None:
             raise WorkerError(f"worker stopped: {self._fatal}") from self._fatal
         return self.stats
 
     async def _shutdown(
-        self, classify: asyncio.Task[None], ack: asyncio.Task[None], commit: asyncio.Task[None]
+        self,
+        dedupe: asyncio.Task[None],
+        classify: asyncio.Task[None],
+        ack: asyncio.Task[None],
+        commit: asyncio.Task[None],
     ) -> None:
-        """Finish what was fetched (bounded), commit it, then leave the group."""
-        assert self._classify_q is not None and self._ack_q is not None
-        deadline = self.tuning.shutdown_timeout_s
-        with contextlib.suppress(Exception):
-            pending = self._batcher.flush()
-            if pending:
-                await asyncio.wait_for(self._classify_q.put(pending), deadline)
-            await asyncio.wait_for(self._classify_q.put(None), deadline)
-        try:
-            await asyncio.wait_for(asyncio.shield(classify), deadline)
-        except (TimeoutError, asyncio.CancelledError):
-            log.warning(
-                "classifier did not finish in %.0fs; unscored input is redelivered", deadline
-            )
-            classify.cancel()
-        with contextlib.suppress(Exception):
-            self._ack_q.put_nowait(None)
-            await asyncio.wait_for(asyncio.shield(ack), deadline)
-        ack.cancel()
+        """Finish what was fetched (bounded), commit it, then leave the group.
+
+        Each stage ends once the one before it handed everything on: fetching stopped ->
+        dedupe releases the last micro-batch -> classify scores it -> ack awaits the
+        broker. What does not finish within ``shutdown_timeout_s`` is not committed and is
+        redelivered to the next owner of its partition.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.tuning.shutdown_timeout_s
+
+        async def finish(
+            task: asyncio.Task[None], queue: asyncio.Queue[Any] | None, name: str
+        ) -> None:
+            if queue is not None and not task.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queue.put(None), max(0.0, deadline - loop.time()))
+            try:
+                await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                log.warning("%s did not finish in time; its input is redelivered", name)
+                task.cancel()
+            except Exception:
+                log.exception("%s stage failed", name)
+
+        await finish(dedupe, self._dedupe_q, "dedupe")
+        await finish(classify, self._classify_q, "classifier")
+        await finish(ack, self._ack_q, "publishing")
         commit.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await commit
@@ -254,26 +278,48 @@ class EnrichmentWorker:
     # -- fetch: validate, dedupe, batch -------------------------------------------------
 
     async def _fetch_loop(self, stop: asyncio.Event) -> None:
-        assert self._classify_q is not None
+        """Poll, and validate each poll in a thread; hand it to the dedupe stage."""
+        assert self._dedupe_q is not None
         consumer = self._consumer
         max_records = self.tuning.max_poll_records or 2 * self.policy.max_size
         while not stop.is_set() and self._fatal is None:
             await self._respect_capacity(stop)
-            wait = self._batcher.time_until_due(_mono_now())
-            timeout_ms = self.tuning.poll_timeout_ms
-            if wait is not None:
-                timeout_ms = max(0, min(timeout_ms, int(wait / timedelta(milliseconds=1))))
-            records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            records = await consumer.getmany(
+                timeout_ms=self.tuning.poll_timeout_ms, max_records=max_records
+            )
             if records:
                 inputs = self._inputs(records)
-                prepared = await self._prepare(inputs, stop)
-                if prepared is None:  # stopping while the dedupe store is down
-                    break
-                await self._publish_prepared(prepared)
-                for item in prepared.unique:
-                    full = self._batcher.add(item, _mono_now())
-                    if full:
-                        await self._classify_q.put(full)
+                validated = await asyncio.to_thread(self.enricher.validate, inputs)
+                await self._dedupe_q.put(validated)  # waits while the next stage is behind
+
+    async def _dedupe_loop(self, stop: asyncio.Event) -> None:
+        """Dedupe each validated poll in order, publish its duplicates and dead letters,
+        and gather its unique snippets into micro-batches (released by size or age)."""
+        assert self._dedupe_q is not None and self._classify_q is not None
+        while True:
+            wait = self._batcher.time_until_due(_mono_now())
+            validated: Validated[Ticket[Any]] | object | None
+            try:
+                if wait is None:
+                    validated = await self._dedupe_q.get()
+                else:
+                    validated = await asyncio.wait_for(self._dedupe_q.get(), wait.total_seconds())
+            except TimeoutError:
+                validated = _TIMER
+            if validated is None:  # shutting down: release what waits
+                pending = self._batcher.flush()
+                if pending:
+                    await self._classify_q.put(pending)
+                await self._classify_q.put(None)
+                return
+            if isinstance(validated, Validated):
+                prepared = await self._dedupe(validated, stop)
+                if prepared is not None:  # None: stopping while the store is down
+                    await self._publish_prepared(prepared)
+                    for item in prepared.unique:
+                        full = self._batcher.add(item, _mono_now())
+                        if full:
+                            await self._classify_q.put(full)
             if self._batcher.due(_mono_now()):
                 await self._classify_q.put(self._batcher.flush())
 
@@ -307,15 +353,15 @@ class EnrichmentWorker:
         self.metrics.inflight.set(self.tracker.pending())
         return inputs
 
-    async def _prepare(
-        self, inputs: list[RawInput[Ticket[Any]]], stop: asyncio.Event
+    async def _dedupe(
+        self, validated: Validated[Ticket[Any]], stop: asyncio.Event
     ) -> Prepared[Ticket[Any]] | None:
-        """``Enricher.prepare`` in a thread; pause and retry while the dedupe store is down."""
+        """``Enricher.dedupe`` in a thread; pause and retry while the dedupe store is down."""
         attempt = 0
         try:
             while True:
                 try:
-                    return await asyncio.to_thread(self.enricher.prepare, inputs)
+                    return await asyncio.to_thread(self.enricher.dedupe, validated)
                 except ServiceError as exc:
                     if stop.is_set():
                         return None
@@ -333,18 +379,16 @@ class EnrichmentWorker:
     async def _publish_prepared(self, prepared: Prepared[Ticket[Any]]) -> None:
         k = self.kafka
         unit = _Unit(futures=[], tickets=[])
+        rows: list[tuple[str, bytes, bytes]] = []
         for record, ticket in prepared.dead_letters:
-            await self._send(unit, k.topic_deadletter, record.id, record.to_dict())
-            unit.tickets.append(ticket)
-            unit.dead_letter += 1
-            unit.reasons[record.reason] = unit.reasons.get(record.reason, 0) + 1
+            rows.append(self._deadletter_row(record))
+            unit.dead(record.reason, ticket)
         for dup, ticket in prepared.duplicates:
-            await self._send(unit, k.topic_duplicates, dup.id, dup.to_dict())
+            rows.append((k.topic_duplicates, dup.id.encode(), serialization.dumps(dup.to_dict())))
             unit.tickets.append(ticket)
             unit.duplicates += 1
             unit.dup_kinds[dup.kind] = unit.dup_kinds.get(dup.kind, 0) + 1
-        if unit.tickets:
-            self._enqueue(unit)
+        await self._submit(unit, rows)
 
     # -- classify and publish -----------------------------------------------------------
 
@@ -393,46 +437,68 @@ class EnrichmentWorker:
     async def _publish_scored(self, scored: Scored[Ticket[Any]]) -> None:
         k = self.kafka
         unit = _Unit(futures=[], tickets=[])
+        rows: list[tuple[str, bytes, bytes]] = []
         processed_at = self.enricher.clock()
+        limit = self._publisher.max_record_bytes
         for item, scores in scored.scored:
             try:
                 [(enriched, points, ticket)] = self.enricher.finish([(item, scores)], processed_at)
-                payloads = [(k.topic_enriched, enriched.id, enriched.to_dict())]
-                payloads += [(k.topic_timeseries, p.company, p.to_dict()) for p in points]
-                encoded = [(t, key, serialization.dumps(v)) for t, key, v in payloads]
+                encoded = [
+                    (
+                        k.topic_enriched,
+                        enriched.id.encode(),
+                        serialization.dumps(enriched.to_dict()),
+                    )
+                ]
+                encoded += [
+                    (k.topic_timeseries, p.company.encode(), serialization.dumps(p.to_dict()))
+                    for p in points
+                ]
+                too_big = max(len(v) for _, _, v in encoded)
+                if too_big > limit:
+                    raise RecordTooLargeError(
+                        f"an output record of {too_big} bytes exceeds {limit}"
+                    )
             except Exception as exc:  # a record that breaks building or encoding
-                log.exception("building records failed for snippet %s", item.snippet.id)
+                log.warning("building records failed for snippet %s: %s", item.snippet.id, exc)
                 dl = self.enricher.processing_error(exc, item.raw, item.position, processed_at)
-                await self._send(unit, k.topic_deadletter, dl.id, dl.to_dict())
-                unit.tickets.append(item.token)
-                unit.dead_letter += 1
-                unit.reasons[dl.reason] = unit.reasons.get(dl.reason, 0) + 1
+                rows.append(self._deadletter_row(dl))
+                unit.dead(dl.reason, item.token)
                 continue
-            for topic, key, value in encoded:
-                await self._send_bytes(unit, topic, key, value)
+            rows.extend(encoded)
             unit.tickets.append(ticket)
             unit.enriched += 1
             unit.points += len(points)
         for record, ticket in scored.failed:
-            await self._send(unit, k.topic_deadletter, record.id, record.to_dict())
-            unit.tickets.append(ticket)
-            unit.dead_letter += 1
-            unit.reasons[record.reason] = unit.reasons.get(record.reason, 0) + 1
-        if unit.tickets:
-            self._enqueue(unit)
+            rows.append(self._deadletter_row(record))
+            unit.dead(record.reason, ticket)
+        await self._submit(unit, rows)
 
-    async def _send(self, unit: _Unit, topic: str, key: str, value: dict[str, Any]) -> None:
-        await self._send_bytes(unit, topic, key, serialization.dumps(value))
+    def _deadletter_row(self, record: DeadLetterRecord) -> tuple[str, bytes, bytes]:
+        """A dead letter, its original bytes truncated if they would not fit one record."""
+        value = serialization.dumps(record.to_dict())
+        if len(value) > self._publisher.max_record_bytes:
+            keep = self._publisher.max_record_bytes // 3  # raw is carried as text and base64
+            record = DeadLetterRecord(
+                reason=record.reason,
+                detail=f"{record.detail} [raw truncated from {len(record.raw)} to {keep} bytes]",
+                raw=record.raw[:keep],
+                source=record.source,
+                failed_at=record.failed_at,
+            )
+            value = serialization.dumps(record.to_dict())
+        return (self.kafka.topic_deadletter, record.id.encode(), value)
 
-    async def _send_bytes(self, unit: _Unit, topic: str, key: str, value: bytes) -> None:
-        # ``send`` appends to the producer's batch (it waits only when the buffer is full);
-        # the returned future resolves when the broker acknowledges (acks=all). The ack
-        # loop awaits those futures, in order, before any offset moves.
-        fut = await self._producer.send(topic, value=value, key=key.encode("utf-8"))
-        unit.futures.append(fut)
+    async def _submit(self, unit: _Unit, rows: list[tuple[str, bytes, bytes]]) -> None:
+        """Queue ``rows`` for the broker; the ack loop finishes ``unit`` once they are acked.
 
-    def _enqueue(self, unit: _Unit) -> None:
+        Appending to the producer's batches waits only when its buffer is full (natural
+        backpressure); the futures resolve when the broker acknowledged (acks=all).
+        """
+        if not unit.tickets:
+            return
         assert self._ack_q is not None
+        unit.futures = await self._publisher.publish(rows)
         self._ack_q.put_nowait(unit)
 
     # -- acknowledge and commit -----------------------------------------------------------
@@ -511,8 +577,6 @@ class EnrichmentWorker:
         try:
             low = self._max_inflight // 2
             while self.tracker.pending() > low and not stop.is_set() and self._fatal is None:
-                if self._batcher.due(_mono_now()):
-                    await self._classify_q.put(self._batcher.flush())
                 self._progress.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._progress.wait(), 0.05)
