@@ -198,10 +198,10 @@ class EnrichmentWorker:
                 self.metrics, self._health_check, self.metrics_host, self.metrics_port
             ).start()
         self._running = True
-        dedupe_task = asyncio.create_task(self._dedupe_loop(stop), name="finfeed-dedupe")
-        classify_task = asyncio.create_task(self._classify_loop(), name="finfeed-classify")
-        ack_task = asyncio.create_task(self._ack_loop(), name="finfeed-ack")
-        commit_task = asyncio.create_task(self._commit_loop(stop), name="finfeed-commit")
+        dedupe_task = asyncio.create_task(self._guard(self._dedupe_loop(stop), "dedupe"))
+        classify_task = asyncio.create_task(self._guard(self._classify_loop(), "classify"))
+        ack_task = asyncio.create_task(self._guard(self._ack_loop(), "ack"))
+        commit_task = asyncio.create_task(self._guard(self._commit_loop(stop), "commit"))
         try:
             await self._fetch_loop(stop)
         finally:
@@ -209,6 +209,20 @@ class EnrichmentWorker:
         if self._fatal is not None:
             raise WorkerError(f"worker stopped: {self._fatal}") from self._fatal
         return self.stats
+
+    async def _guard(self, stage: Any, name: str) -> None:
+        """Run a stage; an unexpected failure stops the worker (nothing more is committed)
+        instead of leaving the other stages waiting on it."""
+        try:
+            await stage
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("the %s stage failed; stopping the worker", name)
+            if self._fatal is None:
+                self._fatal = exc
+            if self._stop is not None:
+                self._stop.set()
 
     async def _shutdown(
         self,
@@ -290,7 +304,25 @@ class EnrichmentWorker:
             if records:
                 inputs = self._inputs(records)
                 validated = await asyncio.to_thread(self.enricher.validate, inputs)
-                await self._dedupe_q.put(validated)  # waits while the next stage is behind
+                # waits while the next stage is behind; gives up if the worker is stopping
+                if not await self._put_unless_stopped(self._dedupe_q, validated, stop):
+                    return
+
+    @staticmethod
+    async def _put_unless_stopped(
+        queue: asyncio.Queue[Any], item: Any, stop: asyncio.Event
+    ) -> bool:
+        if not queue.full():
+            queue.put_nowait(item)
+            return True
+        put = asyncio.ensure_future(queue.put(item))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({put, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if put.done():
+            return True
+        put.cancel()
+        return False
 
     async def _dedupe_loop(self, stop: asyncio.Event) -> None:
         """Dedupe each validated poll in order, publish its duplicates and dead letters,
