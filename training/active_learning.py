@@ -239,22 +239,43 @@ class LLMOracle:
 def run(args: Any) -> int:
     """Entry point of ``finfeed relabel`` / ``python -m training.active_learning``."""
     from pipeline.aspects import load_aspects
-    from training.labelled import load_rows, split_rows, write_jsonl
+    from training.labelled import (
+        LabelledRow,
+        canonical_label,
+        load_rows,
+        read_jsonl,
+        stable_fraction,
+        write_jsonl,
+    )
     from training.llm_labelling import EnsembleLabeller, LabellingConfig
 
     aspect = load_aspects(args.aspects_file).get(args.aspect)
     fields = {aspect.name: args.label_field} if args.label_field else None
-    rows = load_rows([Path(args.input)], [aspect], text_field=args.text_field, label_fields=fields)
-    held_out: list[Any] = []  # written back unchanged
+    # every input row is written back in input order; rows without text or a usable label
+    # (an abstaining LLM majority is null) and held-out rows pass through unchanged
+    raw = [obj for _, obj in read_jsonl(Path(args.input))]
+    label_key: dict[int, str] = {}  # raw index -> field holding its label
+    pool_index: list[int] = []
+    val_rows: list[LabelledRow] = []
+    pool: list[LabelledRow] = []
+    for n, obj in enumerate(raw):
+        key = args.label_field or (aspect.name if aspect.name in obj else "label")
+        text, label = obj.get(args.text_field), canonical_label(aspect, obj.get(key))
+        if not isinstance(text, str) or not text.strip() or label is None:
+            continue
+        row = LabelledRow(text.strip(), {aspect.name: label}, split=str(obj.get("split", "")))
+        if row.split == "test":
+            continue
+        if not args.val and stable_fraction(row.text) < args.val_fraction:
+            val_rows.append(row)  # a stable slice validates and is not relabelled
+            continue
+        label_key[n] = key
+        pool_index.append(n)
+        pool.append(row)
     if args.val:
         val_rows = load_rows(
             [Path(args.val)], [aspect], text_field=args.text_field, label_fields=fields
         )
-        pool = [r for r in rows if r.split != "test"]
-        held_out = [r for r in rows if r.split == "test"]
-    else:  # a stable slice validates (and is not relabelled); test rows are never touched
-        split = split_rows(rows, args.val_fraction)
-        pool, val_rows, held_out = split.train, split.val, [*split.val, *split.test]
     labeller = EnsembleLabeller(
         LabellingConfig(
             base_url=args.oracle_base_url,
@@ -284,17 +305,12 @@ def run(args: Any) -> int:
         config,
         val=[(r.text, r.labels[aspect.name]) for r in val_rows],
     )
-    out_field = args.label_field or aspect.name
-    out_rows = []
-    for i, row in enumerate(pool):
-        obj = dict(row.extra)
-        before = row.labels[aspect.name]
-        obj[out_field] = result.labels[i]
+    out_rows = [dict(obj) for obj in raw]
+    for i, n in enumerate(pool_index):
         if i in result.changed_round:
-            obj["label_before"] = before
-            obj["relabelled_round"] = result.changed_round[i]
-        out_rows.append(obj)
-    out_rows.extend(dict(r.extra) for r in held_out)
+            out_rows[n]["label_before"] = out_rows[n].get(label_key[n])
+            out_rows[n][label_key[n]] = result.labels[i]
+            out_rows[n]["relabelled_round"] = result.changed_round[i]
     write_jsonl(Path(args.output), out_rows)
     log_path = Path(args.log) if args.log else Path(args.output).with_suffix(".rounds.json")
     log_path.write_text(

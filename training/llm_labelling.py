@@ -620,7 +620,7 @@ def run(args: Any) -> int:
     from pathlib import Path
 
     from pipeline.aspects import load_aspects
-    from training.labelled import read_jsonl, write_jsonl
+    from training.labelled import read_jsonl
 
     aspect = load_aspects(args.aspects_file).get(args.aspect)
     prompt = Path(args.prompt_file).read_text(encoding="utf-8") if args.prompt_file else None
@@ -639,25 +639,45 @@ def run(args: Any) -> int:
     rows = [obj for _, obj in read_jsonl(Path(args.input))]
     if args.limit:
         rows = rows[: args.limit]
+    out_path = Path(args.output)
+    done: set[str] = set()
+    if args.resume and out_path.is_file():  # skip rows a previous run already wrote
+        done = {_row_key(obj, args.text_field) for _, obj in read_jsonl(out_path)}
+        rows = [r for r in rows if _row_key(r, args.text_field) not in done]
     report = LabellingReport(aspect=aspect.name, models=config.models)
     report.cost.price_in_per_m = args.price_in
     report.cost.price_out_per_m = args.price_out
     started = time.monotonic()
-    items = label_snippets(rows, aspect, config, text_field=args.text_field)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with out_path.open("a" if done else "w", encoding="utf-8") as fh:
+
+        def write_chunk(chunk: list[LabelledSnippet]) -> None:
+            for item in chunk:
+                row = item.to_dict(aspect.name, args.output_field)
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.flush()  # a crash loses at most the chunk in flight; --resume continues
+
+        items = label_snippets(
+            rows, aspect, config, text_field=args.text_field, on_chunk=write_chunk
+        )
     report.seconds = time.monotonic() - started
     for item in items:
         report.add(item)
     if args.human_field:
         report.human = compare_with_human(items, aspect, args.human_field)
-    write_jsonl(Path(args.output), (i.to_dict(aspect.name, args.output_field) for i in items))
     summary = report.to_dict()
     report_path = (
         Path(args.report) if args.report else Path(args.output).with_suffix(".report.json")
     )
     report_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     print(format_summary(summary))
-    print(f"wrote {len(items)} rows to {args.output}; report {report_path}")
+    resumed = f" (after {len(done)} rows of an earlier run)" if done else ""
+    print(f"wrote {len(items)} rows to {args.output}{resumed}; report {report_path}")
     return 0
+
+
+def _row_key(row: Mapping[str, Any], text_field: str) -> str:
+    return f"id:{row['id']}" if row.get("id") is not None else f"text:{row.get(text_field)}"
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:

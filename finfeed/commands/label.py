@@ -79,6 +79,12 @@ OPTS = (
         default=0.0,
     ),
     Opt("limit", "FINFEED_LABEL_LIMIT", "label the first N rows only", type=int),
+    Opt(
+        "resume",
+        "FINFEED_LABEL_RESUME",
+        "append to --output, skipping rows (by id, else text) it already holds",
+        flag=True,
+    ),
     Opt("report", "FINFEED_LABEL_REPORT", "report JSON path (default <output>.report.json)"),
 )
 

@@ -134,7 +134,14 @@ def test_relabel_cli_with_an_llm_oracle(tmp_path: Path) -> None:
         "".join(
             json.dumps({"id": f"r{i}", "text": t, "label": noisy[i]}) + "\n"
             for i, (t, _) in enumerate(rows)
-        ),
+        )
+        # an abstained LLM majority and a held-out test row pass through untouched
+        + json.dumps({"id": "abstained", "text": "Acme misses estimates", "label": None})
+        + "\n"
+        + json.dumps(
+            {"id": "held", "text": "Acme misses estimates", "label": "positive", "split": "test"}
+        )
+        + "\n",
         encoding="utf-8",
     )
     val = tmp_path / "val.jsonl"
@@ -152,7 +159,9 @@ def test_relabel_cli_with_an_llm_oracle(tmp_path: Path) -> None:
         asked = sum(n for (model, _), n in app.state.requests.items() if model == "kw-plain")
     assert code == 0
     got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [g["id"] for g in got] == [f"r{i}" for i in range(len(rows))]
+    assert [g["id"] for g in got] == [*(f"r{i}" for i in range(len(rows))), "abstained", "held"]
+    assert got[-2]["label"] is None and got[-1]["label"] == "positive"
+    assert "label_before" not in got[-1] and "label_before" not in got[-2]
     changed = [g for g in got if "label_before" in g]
     assert changed and all(g["label"] == keyword_label(g["text"]) for g in changed)
     fixed = sum(got[i]["label"] == rows[i][1] for i in flipped)

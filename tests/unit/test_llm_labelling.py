@@ -166,7 +166,7 @@ def test_human_comparison_lists_disagreement_rationales(server) -> None:
 def test_label_cli_writes_votes_and_report(server, tmp_path: Path) -> None:
     from finfeed.cli import main
 
-    url, _ = server
+    url, app = server
     src = tmp_path / "in.jsonl"
     src.write_text(
         "\n".join(
@@ -189,3 +189,17 @@ def test_label_cli_writes_votes_and_report(server, tmp_path: Path) -> None:
     report = json.loads(out.with_suffix(".report.json").read_text(encoding="utf-8"))
     assert report["human"]["accuracy"] == 1.0
     assert report["cost"]["cost"] > 0
+
+    # --resume labels only rows the output does not hold yet, appending them
+    more = tmp_path / "more.jsonl"
+    more.write_text(
+        src.read_text(encoding="utf-8") + json.dumps({"id": 9, "text": SNIPPETS[4]}) + "\n",
+        encoding="utf-8",
+    )
+    args = ["label", "-i", str(more), "-o", str(out), "--base-url", url, "--models", "kw-plain"]
+    before = sum(n for (m, _), n in app.state.requests.items() if m == "kw-plain")
+    assert main([*args, "--resume"]) == 0
+    after = sum(n for (m, _), n in app.state.requests.items() if m == "kw-plain")
+    assert after - before == 1
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [0, 1, 2, 9] and rows[-1]["label"] == "negative"
