@@ -1,21 +1,28 @@
-"""``RedisDedupeStore``: the shared dedupe state of every worker, one Lua script per check.
+"""``RedisDedupeStore``: the shared dedupe state of every worker, decided inside Redis.
 
 The decision logic is ``pipeline.dedupe``'s (exact hash of normalised text, MinHash LSH
 bands for near copies, event-time horizon, a snippet's own earlier claim is not a
 duplicate). This adapter binds it to Redis so any number of workers agree:
 
-- ``{prefix}dd:x:{exact}`` -> ``"{id}|{event_ms}"``: the owner of an exact text.
+- ``{prefix}dd:x:{exact}`` -> ``"{id}|{event_ms}"``: the owner of an exact text; TTL horizon.
 - ``{prefix}dd:m:{id}`` -> ``"{event_ms:015}{signature}"``: a claimed snippet's MinHash
-  signature (uint32 big-endian per permutation), read when a band collides.
-- ``{prefix}dd:b:{band}`` -> set of ids sharing an LSH band (band keys must not contain
-  commas); size capped (``max_bucket``) and members whose signature expired are pruned
-  when they come up as candidates.
+  signature (uint32 big-endian per permutation), read when a band collides; TTL horizon.
+- ``{prefix}dd:e:{epoch}:{shard}`` -> hash ``band -> "id,id,..."``: the LSH band index of
+  the snippets claimed during one epoch (half a horizon of wall time), split in ``shards``
+  hashes by band number. A lookup reads the three newest epochs (so every claim younger
+  than the horizon is seen); each band holds at most ``max_bucket`` ids.
 
-Every key expires ``horizon`` after it was last written, so memory stays bounded by the
-traffic of one horizon. One EVALSHA checks and claims atomically: two workers that see
-near copies at the same time cannot both claim them; the second sees the first.
-``check_and_claim_many`` sends a whole micro-batch in one pipelined round trip (the
-scripts still run one after another, in order, so copies inside one batch are caught).
+Why epochs of hashes rather than one key per band: a claim then costs one HSET per shard
+instead of a SADD + PEXPIRE per band (32), and a lookup one HMGET per shard and epoch
+instead of reading 32 keys: about 25 Redis calls per snippet instead of 70, so one Redis
+core serves several workers. The index keeps claims between one and one and a half
+horizons; the epoch three back is UNLINKed (freed in the background, never blocking
+Redis) when a new epoch starts, and every epoch key also carries a TTL as a safety net.
+Memory is bounded by 1.5 horizons of unique snippets (about 3 KB each).
+
+One script call decides up to ``MAX_SCRIPT_BATCH`` snippets in order, atomically: two
+workers that see copies of one story at the same time cannot both claim it; a copy later
+in a batch sees the claim of its original earlier in it.
 
 Keys are built inside the script from the prefix, so this targets one Redis (or one
 cluster shard via a hash-tagged prefix such as ``"{finfeed}:"``).
@@ -24,7 +31,8 @@ cluster shard via a hash-tagged prefix such as ``"{finfeed}:"``).
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,19 +41,42 @@ from workers.errors import ServiceError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# One call decides a whole batch, in order (each snippet sees the claims of those before it).
-# ARGV: prefix, horizon_ms, threshold, ttl_ms, max_bucket, then per snippet 5 values:
-#       id, exact, signature (uint32 BE each), event_ms (15 digits), bands (comma-separated).
+# One call decides a batch, in order (each snippet sees the claims of those before it).
+# ARGV: prefix, horizon_ms, threshold, ttl_ms, max_bucket, epoch, epoch_ms, shards,
+#       then per snippet 5 values: id, exact, signature (uint32 BE each),
+#       event_ms (15 digits), bands (comma-separated "i:hex").
 # Returns 3 values per snippet: kind ("" = unique, claimed), canonical id, similarity.
-# Few Redis calls per snippet (one Redis serves every worker): one SUNION reads all band
-# buckets; signatures are read only for real candidates.
 _LUA = r"""
 local pfx = ARGV[1]
 local horizon = tonumber(ARGV[2])
 local threshold = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local max_bucket = tonumber(ARGV[5])
+local epoch = tonumber(ARGV[6])
+local epoch_ms = tonumber(ARGV[7])
+local shards = tonumber(ARGV[8])
 local width = 4
+local LOOKBACK = 3  -- epochs read: claims younger than a horizon (= 2 epochs) are all seen
+
+local function ekey(e, shard)
+  return pfx .. 'e:' .. string.format('%d', e) .. ':' .. shard
+end
+
+-- A new epoch: free the one that fell out of the lookback, in the background.
+local marker = pfx .. 'epoch'
+local seen = tonumber(redis.call('GET', marker) or '-1')
+if epoch > seen then
+  redis.call('SET', marker, string.format('%d', epoch))
+  -- every epoch that left the lookback since the last one seen (a few at most; older
+  -- ones after a long pause have expired by their TTL)
+  local first = math.max(seen - LOOKBACK + 1, epoch - LOOKBACK - 4)
+  for e = first, epoch - LOOKBACK do
+    for shard = 0, shards - 1 do
+      redis.call('UNLINK', ekey(e, shard))
+    end
+  end
+end
+local expire_at = (epoch + LOOKBACK + 1) * epoch_ms  -- safety net behind the UNLINK
 
 local function decide(id, exact, sig, ev_s, bands)
   local ev = tonumber(ev_s)
@@ -65,72 +96,95 @@ local function decide(id, exact, sig, ev_s, bands)
       return 'exact', oid, '1'
     end
   end
-  local bkeys = {}
+  -- bands grouped by shard (band number modulo shards)
+  local by_shard = {}
   for band in string.gmatch(bands, '[^,]+') do
-    bkeys[#bkeys + 1] = pfx .. 'b:' .. band
+    local shard = tonumber(string.match(band, '^(%d+):') or '0') % shards
+    local group = by_shard[shard]
+    if group == nil then
+      group = {}
+      by_shard[shard] = group
+    end
+    group[#group + 1] = band
   end
-  local best_id = nil
-  local best_sim = -1.0
-  local best_ev = 0
-  local stale = {}
-  local members = {}
-  if #bkeys > 0 then
-    members = redis.call('SUNION', unpack(bkeys))
-  end
-  for _, m in ipairs(members) do
-    if m ~= id then
-      local other = redis.call('GET', pfx .. 'm:' .. m)
-      if not other then
-        stale[#stale + 1] = m
-      else
-        local oev = tonumber(string.sub(other, 1, 15))
-        local osig = string.sub(other, 16)
-        if string.len(osig) == string.len(sig) and nperm > 0
-            and math.abs(ev - oev) <= horizon then
-          local same = 0
-          for p = 1, nperm * width, width do
-            if string.sub(sig, p, p + width - 1) == string.sub(osig, p, p + width - 1) then
-              same = same + 1
+  local candidates = {}
+  local current = {}  -- this epoch's values, extended when claiming
+  for shard, group in pairs(by_shard) do
+    for e = epoch - LOOKBACK + 1, epoch do
+      local values = redis.call('HMGET', ekey(e, shard), unpack(group))
+      for k, v in ipairs(values) do
+        if v then
+          for m in string.gmatch(v, '[^,]+') do
+            if m ~= id then
+              candidates[m] = true
             end
           end
-          local sim = same / nperm
-          -- highest similarity wins; ties go to the earliest event, then the smallest id
-          if best_id == nil or sim > best_sim
-              or (sim == best_sim and (oev < best_ev or (oev == best_ev and m < best_id))) then
-            best_sim = sim
-            best_id = m
-            best_ev = oev
-          end
+        end
+        if e == epoch then
+          current[group[k]] = v
         end
       end
     end
   end
-  -- Ids whose claim expired linger in buckets kept alive by newer claims: drop them.
-  if #stale > 0 then
-    for _, bkey in ipairs(bkeys) do
-      redis.call('SREM', bkey, unpack(stale))
+  local best_id = nil
+  local best_sim = -1.0
+  local best_ev = 0
+  for m, _ in pairs(candidates) do
+    local other = redis.call('GET', pfx .. 'm:' .. m)
+    if other then  -- a missing signature is an expired claim
+      local oev = tonumber(string.sub(other, 1, 15))
+      local osig = string.sub(other, 16)
+      if string.len(osig) == string.len(sig) and nperm > 0
+          and math.abs(ev - oev) <= horizon then
+        local same = 0
+        for p = 1, nperm * width, width do
+          if string.sub(sig, p, p + width - 1) == string.sub(osig, p, p + width - 1) then
+            same = same + 1
+          end
+        end
+        local sim = same / nperm
+        -- highest similarity wins; ties go to the earliest event, then the smallest id
+        if best_id == nil or sim > best_sim
+            or (sim == best_sim and (oev < best_ev or (oev == best_ev and m < best_id))) then
+          best_sim = sim
+          best_id = m
+          best_ev = oev
+        end
+      end
     end
   end
   if best_id ~= nil and best_sim >= threshold then
     return 'near', best_id, tostring(best_sim)
   end
-  -- Unique: claim the exact key, the signature and every band.
+  -- Unique: claim the exact key, the signature and every band (this epoch).
   redis.call('SET', xkey, id .. '|' .. ev_s, 'PX', ttl)
   redis.call('SET', mkey, ev_s .. sig, 'PX', ttl)
-  local crowded = #members - #stale >= max_bucket
-  for _, bkey in ipairs(bkeys) do
-    redis.call('SADD', bkey, id)
-    redis.call('PEXPIRE', bkey, ttl)
-    -- a bucket shared by many distinct snippets (boilerplate) stays bounded
-    if crowded and redis.call('SCARD', bkey) > max_bucket then
-      redis.call('SPOP', bkey)
+  for shard, group in pairs(by_shard) do
+    local args = {}
+    for _, band in ipairs(group) do
+      local v = current[band]
+      local value = id
+      if v then
+        value = v .. ',' .. id
+        local n = select(2, string.gsub(value, ',', ',')) + 1
+        while n > max_bucket do  -- drop the oldest ids of a crowded (boilerplate) band
+          value = string.sub(value, string.find(value, ',', 1, true) + 1)
+          n = n - 1
+        end
+      end
+      current[band] = value
+      args[#args + 1] = band
+      args[#args + 1] = value
     end
+    local key = ekey(epoch, shard)
+    redis.call('HSET', key, unpack(args))
+    redis.call('PEXPIREAT', key, expire_at)
   end
   return '', '', '0'
 end
 
 local out = {}
-for i = 6, #ARGV, 5 do
+for i = 9, #ARGV, 5 do
   local kind, canonical, sim = decide(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
   out[#out + 1] = kind
   out[#out + 1] = canonical
@@ -139,7 +193,7 @@ end
 return out
 """
 
-# Snippets per script call: bounds how long one call holds Redis (~0.1-0.2 ms a snippet).
+# Snippets per script call: bounds how long one call holds Redis (~0.05-0.1 ms a snippet).
 MAX_SCRIPT_BATCH = 64
 
 
@@ -180,17 +234,38 @@ def _decision(reply: Sequence[Any]) -> DedupeDecision:
 class RedisDedupeStore:
     """``pipeline.dedupe.DedupeStore`` on Redis: atomic check-and-claim shared by workers."""
 
-    def __init__(self, client: Any, prefix: str = "finfeed:", *, max_bucket: int = 64) -> None:
-        if max_bucket < 1:
-            raise ValueError("max_bucket must be >= 1")
+    def __init__(
+        self,
+        client: Any,
+        prefix: str = "finfeed:",
+        *,
+        max_bucket: int = 64,
+        shards: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_bucket < 1 or shards < 1:
+            raise ValueError("max_bucket and shards must be >= 1")
         self._client = client
         self._prefix = f"{prefix}dd:"
         self._max_bucket = max_bucket
+        self._shards = shards
+        self._clock = clock  # wall clock (seconds) that places claims in epochs
         self._script = client.register_script(_LUA)
 
     def _header(self, threshold: float, horizon: timedelta) -> list[Any]:
-        horizon_ms = max(1, int(horizon / timedelta(milliseconds=1)))
-        return [self._prefix, horizon_ms, repr(float(threshold)), horizon_ms, self._max_bucket]
+        horizon_ms = max(2, int(horizon / timedelta(milliseconds=1)))
+        epoch_ms = horizon_ms // 2
+        epoch = int(self._clock() * 1000) // epoch_ms
+        return [
+            self._prefix,
+            horizon_ms,
+            repr(float(threshold)),
+            horizon_ms,
+            self._max_bucket,
+            epoch,
+            epoch_ms,
+            self._shards,
+        ]
 
     def check_and_claim(
         self,

@@ -88,17 +88,45 @@ def test_keys_expire_with_the_horizon_and_buckets_stay_bounded(redis_client) -> 
     fpr = Fingerprinter()
     store = RedisDedupeStore(redis_client, prefix="t-ttl:", max_bucket=4)
     horizon = timedelta(hours=2)
+    h_ms = horizon / timedelta(milliseconds=1)
     store.check_and_claim("a", fpr.fingerprint(BASE), T0, threshold=0.7, horizon=horizon)
-    keys = redis_client.keys("t-ttl:*")
-    assert keys
-    for key in keys:
-        assert 0 < redis_client.pttl(key) <= horizon / timedelta(milliseconds=1)
-    # many snippets sharing one band: the bucket never holds more than max_bucket ids
+    claims = redis_client.keys("t-ttl:dd:[xm]:*")
+    index = redis_client.keys("t-ttl:dd:e:*")
+    assert len(claims) == 2 and index
+    assert all(0 < redis_client.pttl(k) <= h_ms for k in claims)  # the claim: one horizon
+    assert all(0 < redis_client.pttl(k) <= 2 * h_ms for k in index)  # the band index: <= 2
+    # many snippets sharing bands: no band ever lists more than max_bucket ids
     for i in range(12):
         text = f"{BASE} variant number {i} with extra words {i * 7} appended here"
         store.check_and_claim(f"s{i}", fpr.fingerprint(text), T0, threshold=0.99, horizon=horizon)
-    sizes = [redis_client.scard(k) for k in redis_client.keys("t-ttl:dd:b:*")]
-    assert max(sizes) <= 4
+    sizes = [
+        len(v.split(b",")) for k in redis_client.keys("t-ttl:dd:e:*") for v in redis_client.hvals(k)
+    ]
+    assert max(sizes) == 4
+
+
+def test_band_index_rotates_with_epochs(redis_client) -> None:
+    fpr = Fingerprinter()
+    now = [1_800_000_000.0]
+    store = RedisDedupeStore(redis_client, prefix="t-epoch:", clock=lambda: now[0])
+    horizon = timedelta(hours=2)
+    near = "UPDATE 1-" + BASE + " $NVDA"
+    store.check_and_claim("a", fpr.fingerprint(BASE), T0, threshold=0.7, horizon=horizon)
+    first = set(redis_client.keys("t-epoch:dd:e:*"))
+    # an hour and a half later (three epochs of half a horizon on): still found
+    now[0] += 1.5 * 3600
+    d = store.check_and_claim("c", fpr.fingerprint(near), T0, threshold=0.7, horizon=horizon)
+    assert d.duplicate_of == "a" and d.kind == "near"
+    # two more epochs: the first epoch's index was unlinked when it left the lookback
+    now[0] += 2 * 3600
+    store.check_and_claim(
+        "z",
+        fpr.fingerprint("Unrelated story about grain prices"),
+        T0,
+        threshold=0.7,
+        horizon=horizon,
+    )
+    assert not first & set(redis_client.keys("t-epoch:dd:e:*"))
 
 
 def test_expired_claims_are_not_matched(redis_client) -> None:
