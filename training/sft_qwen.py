@@ -97,6 +97,7 @@ class SFTConfig:
     seed: int = 13
     gradient_checkpointing: bool = False
     model_version: str | None = None
+    save_state: bool = True  # <output_dir>/last/state.pt at each evaluation, for --resume
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -406,14 +407,21 @@ def train(
     aspects: Sequence[Aspect],
     train_rows: Sequence[tuple[str, Mapping[str, str]]],
     val_rows: Sequence[tuple[str, Mapping[str, str]]],
+    *,
+    resume: bool = False,
 ) -> TrainResult:
-    """Fine-tune, evaluate, and export the best checkpoint (by validation loss) to output_dir."""
+    """Fine-tune, evaluate, and export the best checkpoint (by validation loss) to output_dir.
+
+    With ``resume``, continue from ``<output_dir>/last/state.pt`` (weights, optimiser,
+    schedule, step, RNG states, history): the batches still to come are exactly those an
+    uninterrupted run would have seen.
+    """
     import torch
 
     # grad mode is thread-global and other code in the process may have switched it off
     # (loading a serving backend does): training turns it on for its own duration only
     with torch.enable_grad():
-        return _train(config, aspects, train_rows, val_rows)
+        return _train(config, aspects, train_rows, val_rows, resume)
 
 
 def _train(
@@ -421,6 +429,7 @@ def _train(
     aspects: Sequence[Aspect],
     train_rows: Sequence[tuple[str, Mapping[str, str]]],
     val_rows: Sequence[tuple[str, Mapping[str, str]]],
+    resume: bool,
 ) -> TrainResult:
     import torch
     from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
@@ -464,17 +473,43 @@ def _train(
     )  # fmt: skip
     result = TrainResult(best_step=0, best=None)
     out_dir = Path(config.output_dir)
-    step = micro = 0
+    state_path = out_dir / "last" / "state.pt"
+    step = micro = epoch = skip = 0
+    best_loss = math.inf
     running = 0.0
     running_n = 0
     tokens = 0
     started = time.monotonic()
+    epoch_rng = rng.getstate()
 
-    def checkpoint(epoch: float) -> None:
-        nonlocal running, running_n
+    def save_state() -> None:
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "config": config.to_dict(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "micro": micro,
+                "epoch": epoch,
+                "epoch_rng": epoch_rng,
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                "history": result.history,
+                "best_loss": best_loss,
+                "best_step": result.best_step,
+            },
+            tmp,
+        )
+        tmp.replace(state_path)
+
+    def checkpoint(epoch_progress: float) -> None:
+        nonlocal running, running_n, best_loss
         entry: dict[str, Any] = {
             "step": step,
-            "epoch": round(epoch, 3),
+            "epoch": round(epoch_progress, 3),
             "train_loss": round(running / max(1, running_n), 6),
             "lr": scheduler.get_last_lr()[0],
             "tokens_per_s": round(tokens / max(1e-9, time.monotonic() - started), 1),
@@ -483,24 +518,53 @@ def _train(
         if val_ex:
             ev = run_evaluation(model, encoder, val_ex, config.eval_batch_size, device, autocast)
             entry.update(ev.metrics())
-            if result.best is None or ev.loss < result.best.loss:
-                result.best, result.best_step = ev, step
+            if ev.loss < best_loss:
+                best_loss, result.best, result.best_step = ev.loss, ev, step
                 export(model, tokenizer, out_dir, config, aspects, entry, step)
                 entry["saved"] = True
         elif step == total_steps:
             export(model, tokenizer, out_dir, config, aspects, entry, step)
         result.history.append(entry)
         log.info("%s", json.dumps(entry))
+        if config.save_state:
+            save_state()
 
-    if val_ex:  # step 0: where the base model starts, for the run's record
+    if resume:
+        if not state_path.is_file():
+            raise SFTError(f"nothing to resume: {state_path} does not exist")
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        saved = state["config"]
+        for key in ("model_path", "aspects", "layout", "batch_size", "grad_accum", "seed"):
+            if saved[key] != config.to_dict()[key]:
+                raise SFTError(
+                    f"cannot resume: {key} was {saved[key]!r}, now {config.to_dict()[key]!r}"
+                )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, micro, epoch = state["step"], state["micro"], state["epoch"]
+        result.history, best_loss, result.best_step = (
+            state["history"],
+            state["best_loss"],
+            state["best_step"],
+        )
+        rng.setstate(state["epoch_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        skip = micro - epoch * micro_per_epoch  # micro-batches of this epoch already done
+        log.info("resumed at step %d (epoch %d, micro-batch %d)", step, epoch, skip)
+    elif val_ex:  # step 0: where the base model starts, for the run's record
         start = run_evaluation(model, encoder, val_ex, config.eval_batch_size, device, autocast)
         result.history.append({"step": 0, "epoch": 0.0, **start.metrics()})
         log.info("%s", json.dumps(result.history[-1]))
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    epoch = 0
     while step < total_steps:
-        for chunk in batches(train_ex, config.batch_size, rng):
+        epoch_rng = rng.getstate()  # the epoch's batch order follows from this state
+        for k, chunk in enumerate(batches(train_ex, config.batch_size, rng)):
+            if k < skip:
+                continue
             batch = collate(chunk, encoder.pad_id)
             with autocast():
                 logits = tail_logits(model, batch, device)
@@ -510,8 +574,9 @@ def _train(
             running_n += 1
             tokens += int(batch["attention_mask"].sum())
             micro += 1
-            last_micro = micro % micro_per_epoch == 0
-            if micro % config.grad_accum and not last_micro:
+            in_epoch = micro - epoch * micro_per_epoch
+            last_micro = in_epoch == micro_per_epoch
+            if in_epoch % config.grad_accum and not last_micro:  # accumulate
                 continue
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -528,6 +593,7 @@ def _train(
                 checkpoint(micro / micro_per_epoch)
             if step >= total_steps:
                 break
+        skip = 0
         epoch += 1
     if hook is not None:
         hook.remove()
@@ -616,12 +682,14 @@ def run(args: Any) -> int:
         seed=args.seed,
         gradient_checkpointing=args.gradient_checkpointing,
         model_version=args.model_version,
+        save_state=not args.no_state,
     )
     result = train(
         config,
         aspects,
         [(r.text, r.labels) for r in train_rows],
         [(r.text, r.labels) for r in val],
+        resume=args.resume,
     )
     for entry in result.history:
         print(json.dumps(entry))

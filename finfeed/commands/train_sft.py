@@ -128,6 +128,13 @@ OPTS = (
         "FINFEED_SFT_MODEL_VERSION",
         "version recorded in finfeed.json (default: aspects + UTC time)",
     ),
+    Opt("resume", "FINFEED_SFT_RESUME", "continue from <out>/last/state.pt", flag=True),
+    Opt(
+        "no_state",
+        "FINFEED_SFT_NO_STATE",
+        "do not write <out>/last/state.pt (no resume)",
+        flag=True,
+    ),
     Opt("limit", "FINFEED_SFT_LIMIT", "train on the first N rows only", type=int),
 )
 

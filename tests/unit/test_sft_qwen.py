@@ -202,3 +202,39 @@ def test_train_sft_cli_exports_a_servable_dir(tiny_dir: Path, tmp_path: Path) ->
     assert meta["config"]["grad_accum"] == 2 and meta["config"]["neftune_alpha"] == 5.0
     assert meta["config"]["lr"] == 2e-5 and meta["config"]["lr_scheduler"] == "cosine"
     assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
+
+
+def test_resume_continues_exactly_where_it_stopped(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.sft_qwen as sft
+
+    kw = dict(epochs=2, batch_size=5, grad_accum=2, eval_every=2)
+    whole = train(_config(tiny_dir, tmp_path / "whole", **kw), [SENTIMENT], TRAIN, VAL)
+    assert whole.history[-1]["step"] == 8  # 36 rows / 5 = 8 micro-batches x 2 epochs / 2
+
+    real_eval, calls = sft.run_evaluation, []
+
+    def crash_on_third_eval(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # steps 0 and 2 done; dies evaluating step 4 (mid-epoch state)
+            raise KeyboardInterrupt
+        return real_eval(*args, **kwargs)
+
+    cut = _config(tiny_dir, tmp_path / "cut", **kw)
+    monkeypatch.setattr(sft, "run_evaluation", crash_on_third_eval)
+    with pytest.raises(KeyboardInterrupt):
+        train(cut, [SENTIMENT], TRAIN, VAL)
+    monkeypatch.setattr(sft, "run_evaluation", real_eval)
+    resumed = train(cut, [SENTIMENT], TRAIN, VAL, resume=True)
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in whole.history]
+    for a, b in zip(resumed.history, whole.history, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4, abs=1e-5)
+    with pytest.raises(SFTError, match="cannot resume"):
+        train(
+            _config(tiny_dir, tmp_path / "cut", **{**kw, "batch_size": 4}),
+            [SENTIMENT],
+            TRAIN,
+            VAL,
+            resume=True,
+        )
