@@ -45,15 +45,12 @@ from training.baselines import (
     fit_members,
     make_embedder,
 )
+from training.errors import ActiveLearningError
 
 log = logging.getLogger("finfeed.relabel")
 
 # texts and the members' proposed labels -> the oracle's label per text (None = no answer)
 Oracle = Callable[[Sequence[str], Sequence[str]], Sequence[str | None]]
-
-
-class ActiveLearningError(RuntimeError):
-    """The relabelling loop cannot run (too few rows, no oracle, bad labels)."""
 
 
 @dataclass(frozen=True)

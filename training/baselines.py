@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.aspects import Aspect
+from training.errors import BaselineError
 from training.evaluate import score, summary_line
 from training.llm_labelling import majority_vote
 from training.metrics import EvalReport
@@ -41,10 +42,6 @@ log = logging.getLogger("finfeed.baselines")
 
 FORMAT = "finfeed-baselines/1"
 DEFAULT_EMBEDDERS: tuple[str, ...] = ("minilm", "tfidf")
-
-
-class BaselineError(RuntimeError):
-    """A baseline cannot be built, trained or loaded."""
 
 
 # --------------------------------------------------------------------------- config

@@ -22,12 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.aspects import Aspect
+from training.errors import DataError
 
 _NON_WORD = re.compile(r"[\s_\-]+")
-
-
-class DataError(ValueError):
-    """A labelled file is missing, unreadable or holds no usable rows."""
 
 
 @dataclass(frozen=True, slots=True)

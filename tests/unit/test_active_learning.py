@@ -10,8 +10,9 @@ import pytest
 
 from pipeline.aspects import SENTIMENT
 from tests.fakes.openai_server import keyword_label, running_server
-from training.active_learning import ActiveLearningConfig, ActiveLearningError, relabel
+from training.active_learning import ActiveLearningConfig, relabel
 from training.baselines import BaselineConfig
+from training.errors import ActiveLearningError
 
 # cue phrases the fake OpenAI server's keyword rule labels the same way
 CUES = {

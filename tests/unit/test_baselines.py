@@ -12,11 +12,11 @@ from pipeline.aspects import SENTIMENT
 from training.baselines import (
     BaselineConfig,
     BaselineEnsemble,
-    BaselineError,
     ensemble_vote,
     make_embedder,
     train_baselines,
 )
+from training.errors import BaselineError
 
 COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell"]
 CUES = {

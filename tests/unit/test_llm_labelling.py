@@ -9,15 +9,13 @@ import pytest
 
 from pipeline.aspects import FORWARD_LOOKING, PREDICTION, SENTIMENT
 from tests.fakes.openai_server import keyword_label, running_server
+from training.errors import LabellingError
+from training.labelling_prompts import labelling_prompt, parse_answer
+from training.labelling_report import LabellingReport, compare_with_human
 from training.llm_labelling import (
     LabellingConfig,
-    LabellingError,
-    LabellingReport,
-    compare_with_human,
     label_snippets,
-    labelling_prompt,
     majority_vote,
-    parse_answer,
     parse_tie_rule,
 )
 

@@ -10,15 +10,9 @@ import pytest
 from models.prompting import encode, system_first_prompt, text_first_ids, text_first_template
 from pipeline.aspects import BUILTIN_ASPECTS, SENTIMENT
 from tests.fakes.tiny_qwen import save_tiny_model
-from training.sft_qwen import (
-    IGNORE,
-    PromptEncoder,
-    SFTConfig,
-    SFTError,
-    collate,
-    supervised_loss,
-    train,
-)
+from training.errors import SFTError
+from training.sft_data import IGNORE, PromptEncoder, collate
+from training.sft_qwen import SFTConfig, supervised_loss, train
 
 ASPECTS = [BUILTIN_ASPECTS[n] for n in ("sentiment", "forward_looking", "prediction")]
 SUBJECTS = ["Apple", "Microsoft", "Tesla", "Nvidia", "Amazon", "JPMorgan", "Exxon", "Pfizer"]
