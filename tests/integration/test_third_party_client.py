@@ -9,15 +9,14 @@ import time
 
 import pytest
 
-from workers.kafka import confluent_config, ensure_topics
-
-from .test_worker_support import (
+from tests.integration.test_worker_support import (
     LexiconClassifier,
     kafka_settings_for_test,
     make_worker,
     mixed_feed,
     wait_for,
 )
+from workers.kafka import confluent_config, ensure_topics
 
 pytestmark = pytest.mark.integration
 

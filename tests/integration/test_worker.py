@@ -9,9 +9,7 @@ import json
 import pytest
 
 from pipeline.contract import REASONS
-from workers.kafka import ensure_topics
-
-from .test_worker_support import (
+from tests.integration.test_worker_support import (
     LexiconClassifier,
     committed_offsets,
     end_offsets,
@@ -23,6 +21,7 @@ from .test_worker_support import (
     read_topics,
     wait_for,
 )
+from workers.kafka import ensure_topics
 
 pytestmark = pytest.mark.integration
 

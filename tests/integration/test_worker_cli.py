@@ -15,15 +15,14 @@ import httpx
 import pytest
 
 from finfeed.cli import main as finfeed
-from workers.embedded import free_port
-from workers.kafka import ensure_topics
-
-from .test_worker_support import (
+from tests.integration.test_worker_support import (
     committed_offsets,
     end_offsets,
     kafka_settings_for_test,
     mixed_feed,
 )
+from workers.embedded import free_port
+from workers.kafka import ensure_topics
 
 pytestmark = pytest.mark.integration
 

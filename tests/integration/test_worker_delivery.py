@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.kafka import ensure_topics
-
-from .test_worker_support import (
+from tests.integration.test_worker_support import (
     FlakyClassifier,
     LexiconClassifier,
     committed_offsets,
@@ -28,6 +26,7 @@ from .test_worker_support import (
     read_topics,
     wait_for,
 )
+from workers.kafka import ensure_topics
 
 pytestmark = pytest.mark.integration
 

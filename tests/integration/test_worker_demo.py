@@ -8,8 +8,7 @@ import json
 import pytest
 
 from finfeed.demo import SAMPLE_FEED, DemoOptions, format_summary, run_demo
-
-from .test_worker_support import LexiconClassifier
+from tests.integration.test_worker_support import LexiconClassifier
 
 pytestmark = pytest.mark.integration
 
