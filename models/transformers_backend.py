@@ -208,7 +208,6 @@ class TransformersClassifier:
         log.info(
             "loaded %s (%s, %s layout) on %s as %s", path, version, layout, self.device, self.dtype
         )
-        torch.set_grad_enabled(False)
         return _LoadedModel(
             path=path,
             name=name,
