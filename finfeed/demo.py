@@ -94,12 +94,14 @@ def _aggregate_summary(
     The window is the 7 days up to the feed's last event time, as known now (every point of
     the demo was scored just now, so knowledge time is today).
     """
+    from pipeline.aggregates import AspectFilter
     from workers.aggregate_store import AggregateStore
 
     store = AggregateStore(redis_client, agg, prefix)
     now = datetime.now(UTC)
     start = window_end - timedelta(days=7)
-    requests = [(s, f, start, window_end, now) for s in symbols for f in ("all", "forward_looking")]
+    filters: tuple[AspectFilter, ...] = ("all", "forward_looking")
+    requests = [(s, f, start, window_end, now) for s in symbols for f in filters]
     results = store.query_many(requests)
     out: dict[str, dict[str, Any]] = {}
     for (symbol, aspect, *_), agg_ in zip(requests, results, strict=True):

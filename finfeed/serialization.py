@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+_orjson: Any
 try:  # pragma: no cover - exercised by whichever codec is installed
     import orjson as _orjson
 except ImportError:  # pragma: no cover
@@ -23,7 +24,8 @@ BACKEND = "orjson" if _orjson is not None else "json"
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON bytes."""
     if _orjson is not None:
-        return _orjson.dumps(value)
+        encoded: bytes = _orjson.dumps(value)
+        return encoded
     return _ENCODER.encode(value).encode("utf-8")
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -43,7 +43,7 @@ from pipeline.records import (
     TimeseriesPoint,
     to_rfc3339,
 )
-from pipeline.scores import AspectScores
+from pipeline.scores import AspectScore
 from workers.enricher import (
     CompanyTagging,
     EnrichConfig,
@@ -215,7 +215,7 @@ def _aspect_fields(aspects: Sequence[Aspect]) -> list[pa.Field]:
     return out
 
 
-def _aspect_values(aspects: Sequence[Aspect], scores: AspectScores) -> dict[str, Any]:
+def _aspect_values(aspects: Sequence[Aspect], scores: Mapping[str, AspectScore]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for a in aspects:
         s = scores[a.name]
@@ -226,7 +226,7 @@ def _aspect_values(aspects: Sequence[Aspect], scores: AspectScores) -> dict[str,
     return row
 
 
-def _model_version(scores: AspectScores) -> str:
+def _model_version(scores: Mapping[str, AspectScore]) -> str:
     return ";".join(f"{name}={s.model_version}" for name, s in sorted(scores.items()))
 
 

@@ -49,7 +49,8 @@ class BatchPublisher:
         return parts
 
     def partition_for(self, key: bytes, partitions: list[int]) -> int:
-        return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+        index: int = (murmur2(key) & 0x7FFFFFFF) % len(partitions)
+        return partitions[index]
 
     async def publish(
         self, records: Iterable[tuple[str, bytes, bytes]]

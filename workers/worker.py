@@ -637,7 +637,7 @@ class EnrichmentWorker:
     def _backoff(self, attempt: int) -> float:
         t = self.tuning
         base = min(t.backoff_max_s, t.backoff_initial_s * (2**attempt))
-        return base * (0.5 + random.random() / 2)  # jitter: workers do not retry in step
+        return float(base * (0.5 + random.random() / 2))  # jitter: workers do not retry in step
 
     @staticmethod
     async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> None:
