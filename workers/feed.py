@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from finfeed import serialization
 from finfeed.settings import KafkaSettings
 from workers.kafka import client_kwargs
+
+_ACK_EVERY = 10_000
 
 
 def message_key(line: bytes) -> bytes | None:
@@ -34,10 +36,16 @@ def message_key(line: bytes) -> bytes | None:
 
 def read_lines(path: str | Path) -> list[bytes]:
     """Non-blank lines without their line ending, as bytes (invalid UTF-8 survives)."""
+    return list(iter_lines(path))
+
+
+def iter_lines(path: str | Path) -> Iterator[bytes]:
+    """``read_lines`` streamed: constant memory for files of any size."""
     if str(path) == "-":
-        return [line.rstrip(b"\r\n") for line in sys.stdin.buffer if line.strip()]
+        yield from (line.rstrip(b"\r\n") for line in sys.stdin.buffer if line.strip())
+        return
     with open(path, "rb") as stream:
-        return [line.rstrip(b"\r\n") for line in stream if line.strip()]
+        yield from (line.rstrip(b"\r\n") for line in stream if line.strip())
 
 
 async def produce_lines(
@@ -61,13 +69,18 @@ async def produce_lines(
             max_request_size=4 << 20,
         )
         await producer.start()
+    sent = 0
     try:
         futures = []
         for i, line in enumerate(lines):
             key = keys[i] if keys is not None else message_key(line)
             futures.append(await producer.send(topic, value=line, key=key))
+            sent += 1
+            if len(futures) >= _ACK_EVERY:  # bound memory on big files
+                await asyncio.gather(*futures)
+                futures = []
         await asyncio.gather(*futures)
     finally:
         if own:
             await producer.stop()
-    return len(futures)
+    return sent

@@ -48,21 +48,19 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from workers.errors import WorkerError
-    from workers.feed import produce_lines, read_lines
+    from workers.feed import iter_lines, produce_lines
     from workers.kafka import ensure_topics
 
     kafka = kafka_settings(args)
     topic = args.topic or kafka.topic_raw
-    try:
-        lines = read_lines(args.file)
-    except OSError as exc:
-        print(f"finfeed produce: cannot read {args.file}: {exc}", file=sys.stderr)
+    if args.file != "-" and not os.path.isfile(args.file):
+        print(f"finfeed produce: cannot read {args.file}: no such file", file=sys.stderr)
         return 1
 
     async def main() -> int:
         if args.create_topics:
             await ensure_topics(kafka, partitions=args.create_topics)
-        return await produce_lines(kafka, topic, lines)
+        return await produce_lines(kafka, topic, iter_lines(args.file))
 
     try:
         n = asyncio.run(main())
