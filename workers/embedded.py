@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from workers.errors import ServiceError
 
@@ -48,7 +49,7 @@ class EmbeddedBroker:
         self.port = port or free_port(host)
         self._log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log: object | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -74,8 +75,8 @@ class EmbeddedBroker:
             "memory://tansu/",
             "--silent",
         ]
-        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._log = log
+        self._log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115
+        log: IO[bytes] | int = self._log if self._log is not None else subprocess.DEVNULL
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "error"))
         self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)
         _wait_for_port(self.host, self.port, 20.0, self._proc)
@@ -90,9 +91,9 @@ class EmbeddedBroker:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        if self._log not in (None, subprocess.DEVNULL):
-            self._log.close()  # type: ignore[union-attr]
-        self._log = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

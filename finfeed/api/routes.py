@@ -164,7 +164,7 @@ async def company_sentiment(
     sym = await asyncio.to_thread(_symbol, request, symbol)
     store = _store(request)
     agg = await asyncio.to_thread(_store_call, store.query, sym, aspect=asp, window=win, as_of=when)
-    out = agg.to_dict()
+    out: dict[str, Any] = agg.to_dict()
     out["name"] = request.app.state.companies.name(sym)
     return out
 

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 options,
                 config=EnrichConfig.from_settings(worker_cfg),
                 tag_companies=company_tagging(worker_cfg.company_registry),
-                progress=bar.update,
+                progress=lambda n: _advance(bar, n),
             )
             stats = backfill.run()
         finally:
@@ -126,3 +126,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps({**stats.to_dict(), "output": str(options.output)}))
     return 0
+
+
+def _advance(bar: Any, n: int) -> None:
+    bar.update(n)
