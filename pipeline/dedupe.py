@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.normalize import normalize_text, shingles
 
@@ -145,9 +146,13 @@ class Fingerprinter:
         self.shingle_size = shingle_size
         self.min_near_tokens = min_near_tokens
         self.seed = seed
-        self._minhash_cls: Any = MinHash
+        # the permutations exactly as datasketch draws them for this seed and scheme
         template = MinHash(num_perm=num_perm, seed=seed, scheme=MINHASH_SCHEME)
-        self._permutations = template.permutations
+        a, b = template.permutations
+        self._perm_a: npt.NDArray[np.uint32] = np.ascontiguousarray(a, dtype=np.uint32)
+        self._perm_b: npt.NDArray[np.uint32] = np.ascontiguousarray(b, dtype=np.uint32)
+        width = 8 * rows
+        self._band_layout = tuple((f"{i}:", i * width, (i + 1) * width) for i in range(bands))
 
     def describe(self) -> dict[str, Any]:
         """Parameters that must match across workers sharing one store."""
@@ -169,36 +174,114 @@ class Fingerprinter:
         beats", "rise" / "fall"), so shingle overlap says nothing about it: its only
         feature is the whole text, and it matches nothing but an exact copy.
         """
+        return sorted(self._feature_set(normalized))
+
+    def _feature_set(self, normalized: str) -> Collection[str]:
+        """``features`` in no particular order (MinHash does not care)."""
         if len(normalized.split()) < self.min_near_tokens:
-            return [normalized]
-        return sorted(shingles(normalized, self.shingle_size, normalized=True)) or [normalized]
+            return (normalized,)
+        return shingles(normalized, self.shingle_size, normalized=True) or (normalized,)
 
     def fingerprint(self, text: str) -> Fingerprint:
-        normalized = normalize_text(text)
-        if not normalized:  # only packaging (a bare link, a cashtag list): use plain words
-            normalized = " ".join(text.split()).casefold()
-        exact = hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
-        return self.fingerprint_normalized(normalized, exact=exact)
+        return self.fingerprint_many([text])[0]
 
     def fingerprint_normalized(self, normalized: str, *, exact: str | None = None) -> Fingerprint:
         if exact is None:
-            exact = hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
-        grams = self.features(normalized)
-        mh = self._minhash_cls(
-            num_perm=self.num_perm,
-            seed=self.seed,
-            scheme=MINHASH_SCHEME,
-            permutations=self._permutations,
-        )
-        mh.update_batch([g.encode("utf-8") for g in grams])
-        values = np.asarray(mh.hashvalues, dtype=np.uint32)
-        minhash = tuple(values.tolist())
+            exact = _exact_hash(normalized)
+        return self._fingerprints([normalized], [exact])[0]
+
+    def fingerprint_many(self, texts: Sequence[str]) -> list[Fingerprint]:
+        """``fingerprint`` of each text, computed together (one array op per batch).
+
+        Equal, value for value, to ``fingerprint`` of each text on its own.
+        """
+        normalized = [normalize_text(text) or " ".join(text.split()).casefold() for text in texts]
+        # an empty normalised text means only packaging (a bare link, a cashtag list):
+        # plain words stand in for it
+        return self._fingerprints(normalized, [_exact_hash(n) for n in normalized])
+
+    def _fingerprints(self, normalized: Sequence[str], exacts: Sequence[str]) -> list[Fingerprint]:
+        if not normalized:
+            return []
+        values = self.signatures([self._feature_set(n) for n in normalized])
         # band key: band number and its rows' values in hex (8 digits per row); collisions
         # between different rows are impossible, and the key is readable when debugging
         hexed = values.astype(">u4").tobytes().hex()
-        width = 8 * self.rows
-        bands = tuple(f"{i}:{hexed[i * width : (i + 1) * width]}" for i in range(self.bands))
-        return Fingerprint(exact=exact, minhash=minhash, bands=bands)
+        stride = 8 * self.num_perm
+        layout = self._band_layout
+        out: list[Fingerprint] = []
+        for i, (row, exact) in enumerate(zip(values.tolist(), exacts, strict=True)):
+            base = i * stride
+            bands = tuple(
+                label + hexed[base + start : base + stop] for label, start, stop in layout
+            )
+            out.append(Fingerprint(exact=exact, minhash=tuple(row), bands=bands))
+        return out
+
+    def signatures(self, feature_sets: Sequence[Collection[str]]) -> npt.NDArray[np.uint32]:
+        """MinHash signatures (one row of ``num_perm`` uint32 per non-empty feature list).
+
+        The ``affine32`` scheme of ``datasketch`` (2.x), value for value: each feature is
+        hashed once (first 4 bytes of SHA-1, little-endian), pre-mixed with the MurmurHash3
+        finaliser, then every permutation ``a * h + b`` (mod 2**32) is one array operation
+        over all features of the batch, and each text keeps the minimum over its own.
+        """
+        if not feature_sets:
+            return np.empty((0, self.num_perm), dtype=np.uint32)
+        sha1 = hashlib.sha1
+        digests = b"".join(
+            sha1(gram.encode("utf-8")).digest()[:4] for grams in feature_sets for gram in grams
+        )
+        counts = np.fromiter(
+            (len(g) for g in feature_sets), dtype=np.int64, count=len(feature_sets)
+        )
+        if counts.min() < 1:
+            raise ValueError("every text needs at least one feature")
+        hv = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
+        a, b = self._perm_a, self._perm_b
+        if len(feature_sets) == 1:
+            phv = hv[:, None] * a
+            phv += b
+            single: npt.NDArray[np.uint32] = phv.min(axis=0, keepdims=True)
+            return single
+        starts = np.zeros(len(feature_sets), dtype=np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        out = np.empty((len(feature_sets), self.num_perm), dtype=np.uint32)
+        # a few thousand features at a time: the (features x permutations) block stays in cache
+        chunk = max(1, _BLOCK_FEATURES // self.num_perm)
+        first = 0
+        while first < len(feature_sets):
+            last = first
+            total = 0
+            while last < len(feature_sets) and (last == first or total + counts[last] <= chunk):
+                total += int(counts[last])
+                last += 1
+            lo = int(starts[first])
+            hi = lo + total
+            phv = hv[lo:hi, None] * a
+            phv += b
+            out[first:last] = np.minimum.reduceat(phv, starts[first:last] - lo, axis=0)
+            first = last
+        return out
+
+
+def _exact_hash(normalized: str) -> str:
+    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
+
+
+_BLOCK_FEATURES = 1 << 19  # uint32 cells per permutation block (2 MiB)
+_FMIX_C1 = np.uint32(0x85EBCA6B)
+_FMIX_C2 = np.uint32(0xC2B2AE35)
+
+
+def _fmix32(hv: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+    """MurmurHash3's 32-bit finaliser (a bijection), as ``datasketch`` applies it."""
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * _FMIX_C1
+    hv ^= hv >> np.uint32(13)
+    hv = hv * _FMIX_C2
+    hv ^= hv >> np.uint32(16)
+    return hv
 
 
 class DedupeStore(Protocol):

@@ -187,12 +187,12 @@ class Enricher:
         """Contract check and fingerprint of each input (CPU only, no I/O)."""
         out: Validated[T] = Validated(now=self.clock())
         now = out.now
+        limits = self.config.limits
+        parsed: list[tuple[RawInput[T], Snippet]] = []
         for item in inputs:
             raw = item.value if item.value is not None else b""
             try:
-                snippet = parse_snippet(
-                    raw, kafka_timestamp=item.timestamp, now=now, limits=self.config.limits
-                )
+                snippet = parse_snippet(raw, kafka_timestamp=item.timestamp, now=now, limits=limits)
             except ContractError as exc:
                 out.dead_letters.append(
                     (build_deadletter(exc, raw, item.position, now), item.token)
@@ -204,15 +204,26 @@ class Enricher:
                     (self.processing_error(exc, raw, item.position, now), item.token)
                 )
                 continue
-            try:
-                fp = self.fingerprinter.fingerprint(snippet.text)
-            except Exception as exc:
-                log.exception("fingerprinting failed at %s", item.position)
-                out.dead_letters.append(
-                    (self.processing_error(exc, raw, item.position, now), item.token)
-                )
-                continue
-            out.valid.append((item, snippet, fp))
+            parsed.append((item, snippet))
+        if not parsed:
+            return out
+        try:  # the whole poll in one go; one text that breaks it is isolated below
+            fps = self.fingerprinter.fingerprint_many([s.text for _, s in parsed])
+        except Exception:
+            log.warning("batch fingerprinting failed; fingerprinting one by one")
+            for item, snippet in parsed:
+                try:
+                    fp = self.fingerprinter.fingerprint(snippet.text)
+                except Exception as exc:
+                    log.exception("fingerprinting failed at %s", item.position)
+                    raw = item.value if item.value is not None else b""
+                    out.dead_letters.append(
+                        (self.processing_error(exc, raw, item.position, now), item.token)
+                    )
+                    continue
+                out.valid.append((item, snippet, fp))
+            return out
+        out.valid = [(item, snippet, fp) for (item, snippet), fp in zip(parsed, fps, strict=True)]
         return out
 
     def dedupe(self, validated: Validated[T]) -> Prepared[T]:
