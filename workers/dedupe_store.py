@@ -12,17 +12,20 @@ duplicate). This adapter binds it to Redis so any number of workers agree:
   hashes by band number. A lookup reads the three newest epochs (so every claim younger
   than the horizon is seen); each band holds at most ``max_bucket`` ids.
 
-Why epochs of hashes rather than one key per band: a claim then costs one HSET per shard
-instead of a SADD + PEXPIRE per band (32), and a lookup one HMGET per shard and epoch
-instead of reading 32 keys: about 25 Redis calls per snippet instead of 70, so one Redis
-core serves several workers. The index keeps claims between one and one and a half
-horizons; the epoch three back is UNLINKed (freed in the background, never blocking
-Redis) when a new epoch starts, and every epoch key also carries a TTL as a safety net.
-Memory is bounded by 1.5 horizons of unique snippets (about 3 KB each).
+Why epochs of hashes rather than one key per band: the whole band index of a batch is
+then read with one HMGET per shard and epoch (12 calls for up to ``MAX_SCRIPT_BATCH``
+snippets) and its changes written with one HSET per shard, instead of a SADD + PEXPIRE
+per band and snippet: about 4 Redis calls per snippet (EXISTS, GET, and for a claim two
+SETs) plus 20 per script call, so one Redis core serves several workers. The index keeps
+claims between one and one and a half horizons; the epoch three back is UNLINKed (freed
+in the background, never blocking Redis) when a new epoch starts, and every epoch key
+also carries a TTL as a safety net. Memory is bounded by 1.5 horizons of unique snippets
+(about 5 KB each).
 
 One script call decides up to ``MAX_SCRIPT_BATCH`` snippets in order, atomically: two
 workers that see copies of one story at the same time cannot both claim it; a copy later
-in a batch sees the claim of its original earlier in it.
+in a batch sees the claim of its original earlier in it (the script keeps this epoch's
+bands in a table that each claim updates, and writes them back at the end).
 
 Keys are built inside the script from the prefix, so this targets one Redis (or one
 cluster shard via a hash-tagged prefix such as ``"{finfeed}:"``).
@@ -43,9 +46,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One call decides a batch, in order (each snippet sees the claims of those before it).
 # ARGV: prefix, horizon_ms, threshold, ttl_ms, max_bucket, epoch, epoch_ms, shards,
-#       then per snippet 5 values: id, exact, signature (uint32 BE each),
-#       event_ms (15 digits), bands (comma-separated "i:hex").
+#       then for each shard the number of bands every snippet has in it, then per
+#       snippet 4 + shards values: id, exact, signature (uint32 BE each), event_ms
+#       (15 digits), and for each shard its bands (comma-separated "i:hex").
 # Returns 3 values per snippet: kind ("" = unique, claimed), canonical id, similarity.
+#
+# The band index is read once per call (one HMGET per shard and epoch, for every band of
+# the batch) and this epoch's changes are written once at the end (one HSET per shard);
+# in between, claims update an in-script copy of this epoch's bands, so a snippet later
+# in the batch sees the claims of those before it exactly as if each had been written.
+# The script runs atomically, so no other worker can observe the difference.
 _LUA = r"""
 local pfx = ARGV[1]
 local horizon = tonumber(ARGV[2])
@@ -57,6 +67,14 @@ local epoch_ms = tonumber(ARGV[7])
 local shards = tonumber(ARGV[8])
 local width = 4
 local LOOKBACK = 3  -- epochs read: claims younger than a horizon (= 2 epochs) are all seen
+local CHUNK = 1000  -- fields per HMGET / HSET call (Lua's unpack has a stack limit)
+local FIRST = 9 + shards  -- the first snippet's id
+local PER = 4 + shards  -- values per snippet
+local count = (#ARGV - FIRST + 1) / PER
+local per_shard = {}  -- shard -> bands per snippet
+for shard = 0, shards - 1 do
+  per_shard[shard] = tonumber(ARGV[9 + shard])
+end
 
 local function ekey(e, shard)
   return pfx .. 'e:' .. string.format('%d', e) .. ':' .. shard
@@ -78,7 +96,63 @@ if epoch > seen then
 end
 local expire_at = (epoch + LOOKBACK + 1) * epoch_ms  -- safety net behind the UNLINK
 
-local function decide(id, exact, sig, ev_s, bands)
+-- 1. Every band of the batch, per shard: snippet j's bands in shard s are
+--    fields[s][j * per_shard[s] + 1 ..  (j + 1) * per_shard[s]].
+local fields = {}
+for shard = 0, shards - 1 do
+  local f = {}
+  local n = 0
+  for i = FIRST + 4 + shard, #ARGV, PER do
+    for band in string.gmatch(ARGV[i], '[^,]+') do
+      n = n + 1
+      f[n] = band
+    end
+  end
+  if n ~= count * per_shard[shard] then
+    return redis.error_reply('band lists do not match the declared band counts')
+  end
+  fields[shard] = f
+end
+
+-- 2. Read the index once: older epochs' values per band, and this epoch's. (A band that
+--    two snippets share is read twice: harmless, and rarer than checking for it.)
+local older = {}  -- band -> values from the older epochs in the lookback
+local current = {}  -- band -> this epoch's value, updated below by each claim
+for shard = 0, shards - 1 do
+  local f = fields[shard]
+  for e = epoch - LOOKBACK + 1, epoch do
+    local key = ekey(e, shard)
+    for lo = 1, #f, CHUNK do
+      local hi = math.min(lo + CHUNK - 1, #f)
+      local values = redis.call('HMGET', key, unpack(f, lo, hi))
+      for k = 1, hi - lo + 1 do
+        local v = values[k]
+        if v then
+          local band = f[lo + k - 1]
+          if e == epoch then
+            current[band] = v
+          else
+            local o = older[band]
+            if o == nil then
+              older[band] = {v}
+            else
+              o[#o + 1] = v
+            end
+          end
+        end
+      end
+    end
+  end
+end
+
+-- shard -> band, value, band, value...: this epoch's changes, written at the end (a band
+-- claimed twice in the batch appears twice, its last value last: HSET keeps that one)
+local writes = {}
+for shard = 0, shards - 1 do
+  writes[shard] = {}
+end
+
+local function decide(j, id, exact, sig, ev_s)
   local ev = tonumber(ev_s)
   local nperm = math.floor(string.len(sig) / width)
   local mkey = pfx .. 'm:' .. id
@@ -96,72 +170,77 @@ local function decide(id, exact, sig, ev_s, bands)
       return 'exact', oid, '1'
     end
   end
-  -- bands grouped by shard (band number modulo shards)
-  local by_shard = {}
-  for band in string.gmatch(bands, '[^,]+') do
-    local shard = tonumber(string.match(band, '^(%d+):') or '0') % shards
-    local group = by_shard[shard]
-    if group == nil then
-      group = {}
-      by_shard[shard] = group
-    end
-    group[#group + 1] = band
-  end
   local candidates = {}
-  local current = {}  -- this epoch's values, extended when claiming
-  for shard, group in pairs(by_shard) do
-    for e = epoch - LOOKBACK + 1, epoch do
-      local values = redis.call('HMGET', ekey(e, shard), unpack(group))
-      for k, v in ipairs(values) do
-        if v then
+  local any = false
+  for shard = 0, shards - 1 do
+    local f = fields[shard]
+    local lo = j * per_shard[shard] + 1
+    for b = lo, lo + per_shard[shard] - 1 do
+      local band = f[b]
+      local o = older[band]
+      if o then
+        for _, v in ipairs(o) do
           for m in string.gmatch(v, '[^,]+') do
             if m ~= id then
               candidates[m] = true
+              any = true
             end
           end
         end
-        if e == epoch then
-          current[group[k]] = v
-        end
       end
-    end
-  end
-  local best_id = nil
-  local best_sim = -1.0
-  local best_ev = 0
-  for m, _ in pairs(candidates) do
-    local other = redis.call('GET', pfx .. 'm:' .. m)
-    if other then  -- a missing signature is an expired claim
-      local oev = tonumber(string.sub(other, 1, 15))
-      local osig = string.sub(other, 16)
-      if string.len(osig) == string.len(sig) and nperm > 0
-          and math.abs(ev - oev) <= horizon then
-        local same = 0
-        for p = 1, nperm * width, width do
-          if string.sub(sig, p, p + width - 1) == string.sub(osig, p, p + width - 1) then
-            same = same + 1
+      local v = current[band]
+      if v then
+        for m in string.gmatch(v, '[^,]+') do
+          if m ~= id then
+            candidates[m] = true
+            any = true
           end
         end
-        local sim = same / nperm
-        -- highest similarity wins; ties go to the earliest event, then the smallest id
-        if best_id == nil or sim > best_sim
-            or (sim == best_sim and (oev < best_ev or (oev == best_ev and m < best_id))) then
-          best_sim = sim
-          best_id = m
-          best_ev = oev
-        end
       end
     end
   end
-  if best_id ~= nil and best_sim >= threshold then
-    return 'near', best_id, tostring(best_sim)
+  if any then
+    local best_id = nil
+    local best_sim = -1.0
+    local best_ev = 0
+    for m, _ in pairs(candidates) do
+      local other = redis.call('GET', pfx .. 'm:' .. m)
+      if other then  -- a missing signature is an expired claim
+        local oev = tonumber(string.sub(other, 1, 15))
+        local osig = string.sub(other, 16)
+        if string.len(osig) == string.len(sig) and nperm > 0
+            and math.abs(ev - oev) <= horizon then
+          local same = 0
+          for p = 1, nperm * width, width do
+            if string.sub(sig, p, p + width - 1) == string.sub(osig, p, p + width - 1) then
+              same = same + 1
+            end
+          end
+          local sim = same / nperm
+          -- highest similarity wins; ties go to the earliest event, then the smallest id
+          if best_id == nil or sim > best_sim
+              or (sim == best_sim and (oev < best_ev or (oev == best_ev and m < best_id))) then
+            best_sim = sim
+            best_id = m
+            best_ev = oev
+          end
+        end
+      end
+    end
+    if best_id ~= nil and best_sim >= threshold then
+      return 'near', best_id, tostring(best_sim)
+    end
   end
   -- Unique: claim the exact key, the signature and every band (this epoch).
   redis.call('SET', xkey, id .. '|' .. ev_s, 'PX', ttl)
   redis.call('SET', mkey, ev_s .. sig, 'PX', ttl)
-  for shard, group in pairs(by_shard) do
-    local args = {}
-    for _, band in ipairs(group) do
+  for shard = 0, shards - 1 do
+    local w = writes[shard]
+    local n = #w
+    local f = fields[shard]
+    local lo = j * per_shard[shard] + 1
+    for b = lo, lo + per_shard[shard] - 1 do
+      local band = f[b]
       local v = current[band]
       local value = id
       if v then
@@ -173,22 +252,33 @@ local function decide(id, exact, sig, ev_s, bands)
         end
       end
       current[band] = value
-      args[#args + 1] = band
-      args[#args + 1] = value
+      w[n + 1] = band
+      w[n + 2] = value
+      n = n + 2
     end
-    local key = ekey(epoch, shard)
-    redis.call('HSET', key, unpack(args))
-    redis.call('PEXPIREAT', key, expire_at)
   end
   return '', '', '0'
 end
 
 local out = {}
-for i = 9, #ARGV, 5 do
-  local kind, canonical, sim = decide(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+for j = 0, count - 1 do
+  local i = FIRST + PER * j
+  local kind, canonical, sim = decide(j, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
   out[#out + 1] = kind
   out[#out + 1] = canonical
   out[#out + 1] = sim
+end
+
+-- 3. Write this epoch's changed bands: one HSET (per CHUNK fields) per shard.
+for shard = 0, shards - 1 do
+  local args = writes[shard]
+  if #args > 0 then
+    local key = ekey(epoch, shard)
+    for lo = 1, #args, 2 * CHUNK do
+      redis.call('HSET', key, unpack(args, lo, math.min(lo + 2 * CHUNK - 1, #args)))
+    end
+    redis.call('PEXPIREAT', key, expire_at)
+  end
 end
 return out
 """
@@ -267,6 +357,23 @@ class RedisDedupeStore:
             self._shards,
         ]
 
+    def _args(
+        self, header: list[Any], items: Sequence[tuple[str, Fingerprint, datetime]]
+    ) -> list[Any]:
+        """ARGV of one script call (see ``_LUA``): band ``i`` lives in shard ``i % shards``
+        (``Fingerprint.bands[i]`` is band ``i``)."""
+        shards = self._shards
+        n_bands = len(items[0][1].bands)
+        if any(len(fp.bands) != n_bands for _, fp, _ in items):
+            raise ValueError("every fingerprint in one call must have the same number of bands")
+        args = list(header)
+        args += [len(range(shard, n_bands, shards)) for shard in range(shards)]
+        for snippet_id, fp, event_time in items:
+            bands = fp.bands
+            args += (snippet_id, fp.exact, pack_signature(fp.minhash), _event_ms(event_time))
+            args += [",".join(bands[shard::shards]) for shard in range(shards)]
+        return args
+
     def check_and_claim(
         self,
         snippet_id: str,
@@ -300,16 +407,11 @@ class RedisDedupeStore:
         try:
             pipe = self._client.pipeline(transaction=False)
             for start in range(0, len(items), MAX_SCRIPT_BATCH):
-                args = list(header)
-                for snippet_id, fp, event_time in items[start : start + MAX_SCRIPT_BATCH]:
-                    args += (
-                        snippet_id,
-                        fp.exact,
-                        pack_signature(fp.minhash),
-                        _event_ms(event_time),
-                        ",".join(fp.bands),
-                    )
-                self._script(keys=[], args=args, client=pipe)
+                self._script(
+                    keys=[],
+                    args=self._args(header, items[start : start + MAX_SCRIPT_BATCH]),
+                    client=pipe,
+                )
             replies = pipe.execute()
         except redis.RedisError as exc:
             raise ServiceError(f"dedupe check failed: {exc}") from exc
