@@ -14,6 +14,11 @@ One encoder pass scores every aspect. By default the merged network is exported 
 quantised to int8 and cached (see ``models.embedded_onnx``); ``use_onnx=False`` runs the same
 network in fp32 torch. Texts are sorted by length and batched so padding stays small; results
 come back in input order.
+
+Dynamic int8 quantisation scales each layer's activations over the whole batch, so with
+``use_onnx=True`` a snippet's probabilities can move with the snippets it is batched with
+(mean shift ~0.01; up to ~0.1 for a rare snippet near a decision boundary). Use ``use_onnx=False``
+(fp32 torch, batch-invariant to ~1e-6) where bit-stable rescoring matters more than speed.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 At first load the fp32 network (base MiniLM with adapters merged, plus heads and softmax) is
 exported to ONNX, its attention and LayerNorm subgraphs are fused by ONNX Runtime's transformer
 optimiser, and its MatMul weights are dynamically quantised to int8. The result is cached under
-``${FINFEED_CACHE_DIR:-~/.cache/finfeed}/embedded/<artifact hash>/`` and reused by every later
+``${FINFEED_CACHE_DIR:-~/.cache/finfeed}/embedded/<artifact hash>-<export revision>/`` and reused by every later
 process; a new artifact (new hash) gets a new entry. Files are written to a temporary name and
 renamed, so concurrent first loads never read a half-written model.
 """
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.int8.onnx"
 OPSET = 17
+# Bumped whenever export or quantisation changes, so caches built by older code are not reused.
+EXPORT_REVISION = "r2"
 
 
 def cache_root() -> Path:
@@ -37,7 +39,7 @@ def cache_root() -> Path:
 
 
 def cache_dir_for(artifact: EmbeddedArtifact) -> Path:
-    return cache_root() / "embedded" / artifact.digest[:16]
+    return cache_root() / "embedded" / f"{artifact.digest[:16]}-{EXPORT_REVISION}"
 
 
 def export_fp32(artifact: EmbeddedArtifact, path: Path) -> None:
@@ -105,7 +107,10 @@ def optimise_and_quantise(
         str(source),
         str(out_path),
         weight_type=QuantType.QInt8,
-        per_channel=False,
+        # per-output-channel weight scales: measured on TFNS validation (800 texts, a
+        # mid-training checkpoint), label agreement with fp32 rose from 0.974 to 0.990 and
+        # the mean probability error halved (0.024 -> 0.010), at no measurable speed cost
+        per_channel=True,
         # fused nodes are com.microsoft ops that ONNX shape inference cannot type
         nodes_to_exclude=head_nodes,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},

@@ -145,6 +145,8 @@ def write_model_card(out_dir: Path) -> None:
         "  on some styles, and held-out benchmarks of other styles (Financial PhraseBank, FiQA)",
         "  will score lower than TFNS.",
         "- Forward-looking and prediction heads learn from a small hand-labelled set: treat their",
-        "  probabilities as coarse.",
+        "  probabilities as coarse. Known shortcut: a bare recent year can read as future",
+        "  (v1.0.0: 'Acme reported a net loss of $12 million for 2023' -> forward-looking 0.95,",
+        "  while '... last quarter' -> 0.02); more past-tense rows with years would fix it.",
     ]
     (out_dir / "MODEL_CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
