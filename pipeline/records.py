@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,9 +25,11 @@ from pipeline.scores import AspectScore
 
 def to_rfc3339(ts: datetime) -> str:
     """UTC RFC 3339 with millisecond precision and a 'Z' suffix."""
-    if ts.tzinfo is None:
-        raise ValueError("naive datetime: finfeed only handles timezone-aware times")
-    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if ts.tzinfo is not UTC:
+        if ts.tzinfo is None:
+            raise ValueError("naive datetime: finfeed only handles timezone-aware times")
+        ts = ts.astimezone(UTC)
+    return ts.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
 
 
 def from_rfc3339(value: str) -> datetime:
@@ -62,11 +64,14 @@ class Snippet:
     extra: Mapping[str, Any] = field(default_factory=dict)  # unknown input fields, kept
 
     def to_dict(self) -> dict[str, Any]:
+        return self._to_dict(to_rfc3339(self.published_at))
+
+    def _to_dict(self, published_at: str) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.extra)
         out.update(
             id=self.id,
             text=self.text,
-            published_at=to_rfc3339(self.published_at),
+            published_at=published_at,
             source=self.source,
             url=self.url,
             tickers=list(self.tickers),
@@ -123,18 +128,33 @@ class EnrichedRecord:
     @property
     def model_version(self) -> str:
         """``aspect=version;...`` sorted by aspect: which models made this record."""
-        return ";".join(f"{name}={s.model_version}" for name, s in sorted(self.scores.items()))
+        return model_version_of(self.scores)
 
     def to_dict(self) -> dict[str, Any]:
+        return self._to_dict(
+            aspects_to_dict(self.scores),
+            self.model_version,
+            to_rfc3339,
+            to_rfc3339(self.processed_at),
+        )
+
+    def _to_dict(
+        self,
+        aspects: dict[str, Any],
+        model_version: str,
+        rfc3339: Callable[[datetime], str],
+        processed_time: str,
+    ) -> dict[str, Any]:
+        event_time = rfc3339(self.snippet.published_at)
         return {
             "id": self.snippet.id,
-            "snippet": self.snippet.to_dict(),
+            "snippet": self.snippet._to_dict(event_time),
             "companies": list(self.companies),
-            "aspects": {name: s.to_dict() for name, s in self.scores.items()},
-            "model_version": self.model_version,
-            "event_time": to_rfc3339(self.snippet.published_at),
-            "ingest_time": to_rfc3339(self.ingested_at),
-            "processed_time": to_rfc3339(self.processed_at),
+            "aspects": aspects,
+            "model_version": model_version,
+            "event_time": event_time,
+            "ingest_time": rfc3339(self.ingested_at),
+            "processed_time": processed_time,
         }
 
     @classmethod
@@ -243,22 +263,27 @@ class TimeseriesPoint:
 
     @property
     def model_version(self) -> str:
-        return ";".join(f"{name}={s.model_version}" for name, s in sorted(self.scores.items()))
+        return model_version_of(self.scores)
 
     @property
     def id(self) -> str:
         return record_id("ts", self.snippet_id, self.company, self.model_version)
 
     def to_dict(self) -> dict[str, Any]:
+        return self._to_dict(aspects_to_dict(self.scores), self.model_version, to_rfc3339)
+
+    def _to_dict(
+        self, aspects: dict[str, Any], model_version: str, rfc3339: Callable[[datetime], str]
+    ) -> dict[str, Any]:
         return {
-            "id": self.id,
+            "id": record_id("ts", self.snippet_id, self.company, model_version),
             "snippet_id": self.snippet_id,
             "company": self.company,
-            "event_time": to_rfc3339(self.event_time),
-            "knowledge_time": to_rfc3339(self.knowledge_time),
-            "model_version": self.model_version,
+            "event_time": rfc3339(self.event_time),
+            "knowledge_time": rfc3339(self.knowledge_time),
+            "model_version": model_version,
             "source": self.source,
-            "aspects": {name: s.to_dict() for name, s in self.scores.items()},
+            "aspects": aspects,
         }
 
     @classmethod
@@ -271,3 +296,60 @@ class TimeseriesPoint:
             scores={k: AspectScore.from_dict(v) for k, v in data["aspects"].items()},
             source=data.get("source"),
         )
+
+
+def model_version_of(scores: Mapping[str, AspectScore]) -> str:
+    """``aspect=version;...`` sorted by aspect."""
+    return ";".join(f"{name}={scores[name].model_version}" for name in sorted(scores))
+
+
+def aspects_to_dict(scores: Mapping[str, AspectScore]) -> dict[str, Any]:
+    """The wire form of a record's scores: aspect name -> ``AspectScore.to_dict()``."""
+    return {name: s.to_dict() for name, s in scores.items()}
+
+
+class RecordEncoder:
+    """Wire dicts of many records at once, computing what they share only once.
+
+    ``enriched(record, points)`` returns exactly ``record.to_dict()`` and each point's
+    ``to_dict()``, but a snippet's scores, model version and times are converted once for
+    its enriched record and all its time-series points (which share them when built by
+    ``pipeline.enrich.build_timeseries``), and a time shared by many records (the batch's
+    processing time) once per encoder. Use one encoder per batch: it remembers times.
+    """
+
+    __slots__ = ("_times",)
+
+    def __init__(self) -> None:
+        self._times: dict[datetime, str] = {}
+
+    def rfc3339(self, ts: datetime) -> str:
+        text = self._times.get(ts)
+        if text is None:
+            if len(self._times) >= _MAX_REMEMBERED_TIMES:
+                self._times.clear()
+            text = self._times[ts] = to_rfc3339(ts)
+        return text
+
+    def enriched(
+        self, record: EnrichedRecord, points: Sequence[TimeseriesPoint] = ()
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        scores = record.scores
+        aspects = aspects_to_dict(scores)
+        version = model_version_of(scores)
+        rfc3339 = self.rfc3339
+        out = record._to_dict(aspects, version, rfc3339, rfc3339(record.processed_at))
+        dicts = []
+        for point in points:
+            if point.scores is scores:
+                dicts.append(point._to_dict(aspects, version, rfc3339))
+            else:
+                dicts.append(
+                    point._to_dict(
+                        aspects_to_dict(point.scores), model_version_of(point.scores), rfc3339
+                    )
+                )
+        return out, dicts
+
+
+_MAX_REMEMBERED_TIMES = 4096

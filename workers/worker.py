@@ -38,7 +38,7 @@ from finfeed import serialization
 from finfeed.settings import KafkaSettings
 from models.errors import BackpressureError
 from pipeline.batching import MicroBatcher, MicroBatchPolicy
-from pipeline.records import DeadLetterRecord, SourcePosition
+from pipeline.records import DeadLetterRecord, RecordEncoder, SourcePosition
 from workers.enricher import Enricher, PendingSnippet, Prepared, RawInput, Scored, Validated
 from workers.errors import ServiceError, WorkerError
 from workers.kafka import client_kwargs
@@ -472,19 +472,16 @@ class EnrichmentWorker:
         rows: list[tuple[str, bytes, bytes]] = []
         processed_at = self.enricher.clock()
         limit = self._publisher.max_record_bytes
+        encoder = RecordEncoder()  # shared parts (scores, times) are converted once
+        dumps = serialization.dumps
         for item, scores in scored.scored:
             try:
                 [(enriched, points, ticket)] = self.enricher.finish([(item, scores)], processed_at)
-                encoded = [
-                    (
-                        k.topic_enriched,
-                        enriched.id.encode(),
-                        serialization.dumps(enriched.to_dict()),
-                    )
-                ]
+                record, point_dicts = encoder.enriched(enriched, points)
+                encoded = [(k.topic_enriched, enriched.id.encode(), dumps(record))]
                 encoded += [
-                    (k.topic_timeseries, p.company.encode(), serialization.dumps(p.to_dict()))
-                    for p in points
+                    (k.topic_timeseries, p.company.encode(), dumps(d))
+                    for p, d in zip(points, point_dicts, strict=True)
                 ]
                 too_big = max(len(v) for _, _, v in encoded)
                 if too_big > limit:
