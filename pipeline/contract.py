@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ from typing import Any, Final
 from pipeline.errors import ContractError
 from pipeline.normalize import normalize_text
 from pipeline.records import Snippet, from_rfc3339, record_id
+
+_orjson: Any
+try:  # pragma: no cover - exercised by whichever parser is installed
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
 
 __all__ = [
     "REASONS",
@@ -71,6 +78,8 @@ _MAX_ITEM_CHARS = 128
 _MAX_NONPRINTABLE_RATIO = 0.10
 _ALLOWED_CONTROLS = frozenset("\n\r\t")
 _NONPRINTABLE_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn"})
+_LONG_DIGITS = re.compile("[0-9]{19}")  # a number orjson might not parse like json does
+_ASCII_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # ASCII Cc but \n\r\t
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +125,7 @@ def parse_snippet(
         raise ContractError("invalid_utf8", f"not UTF-8 at byte {exc.start}: {exc.reason}") from exc
     if decoded.startswith("\ufeff"):
         decoded = decoded[1:]
-    try:
-        data = json.loads(decoded, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
-        raise ContractError("invalid_json", f"not JSON: {exc}") from exc
+    data = _loads(decoded)
     if not isinstance(data, dict):
         raise ContractError("not_an_object", f"expected a JSON object, got {_json_type(data)}")
     return snippet_from_mapping(data, kafka_timestamp=kafka_timestamp, now=now, limits=limits)
@@ -158,6 +164,26 @@ def snippet_from_mapping(
     )
 
 
+def _loads(decoded: str) -> Any:
+    """Parse JSON exactly as ``json.loads`` (no NaN/Infinity) would, fast when possible.
+
+    orjson parses valid documents several times faster and gives the same values, except
+    for integers beyond 64 bits (it turns them into floats): a document with a run of 19
+    digits goes to the standard library, as does anything orjson refuses (invalid JSON,
+    but also numbers beyond float range or lone surrogate escapes, which the standard
+    library accepts), so the result and every error message stay those of ``json.loads``.
+    """
+    if _orjson is not None and _LONG_DIGITS.search(decoded) is None:
+        try:
+            return _orjson.loads(decoded)
+        except (ValueError, RecursionError):
+            pass
+    try:
+        return json.loads(decoded, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise ContractError("invalid_json", f"not JSON: {exc}") from exc
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -194,15 +220,25 @@ def _text(data: Mapping[str, Any], limits: ContractLimits) -> str:
     return text
 
 
-def _check_printable(text: str) -> None:
-    if "\x00" in text:
-        raise ContractError("binary_content", "'text' contains NUL characters")
-    bad = sum(
+def _count_nonprintable(text: str) -> int:
+    """Characters other than newline/tab that are control, surrogate, private-use,
+    unassigned, or the replacement character."""
+    if text.isascii():  # only C0 controls and DEL can be bad: one regex scan
+        return len(_ASCII_CONTROLS.findall(text))
+    if text.isprintable():  # no Cc/Cf/Cs/Co/Cn and no newline at all
+        return text.count("\ufffd")
+    return sum(
         1
         for ch in text
         if ch not in _ALLOWED_CONTROLS
         and (ch == "\ufffd" or unicodedata.category(ch) in _NONPRINTABLE_CATEGORIES)
     )
+
+
+def _check_printable(text: str) -> None:
+    if "\x00" in text:
+        raise ContractError("binary_content", "'text' contains NUL characters")
+    bad = _count_nonprintable(text)
     if bad and bad / len(text) > _MAX_NONPRINTABLE_RATIO:
         raise ContractError(
             "binary_content",
@@ -272,7 +308,9 @@ def _snippet_id(value: Any, source: str | None, text: str) -> str:
     ident = str(value).strip()
     if not ident:
         return derive_snippet_id(source, text)
-    if len(ident) > _MAX_ID_CHARS or any(unicodedata.category(ch) == "Cc" for ch in ident):
+    if len(ident) > _MAX_ID_CHARS or (
+        not ident.isprintable() and any(unicodedata.category(ch) == "Cc" for ch in ident)
+    ):
         raise ContractError(
             "invalid_field", f"'id' must be at most {_MAX_ID_CHARS} printable characters"
         )
