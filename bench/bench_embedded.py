@@ -9,8 +9,9 @@ Times, on the TFNS validation texts (../shared/data/tfns/validation.jsonl):
 2. ``torch_fp32``: ``EmbeddedClassifier(use_onnx=False)`` (adapters merged, heads, all aspects);
 3. ``onnx_int8``: ``EmbeddedClassifier(use_onnx=True)`` (the default).
 
-Each repeat runs the three in turn (interleaved, so load from other processes hits all
-alike); the median snippets/s per path and the ratios to the baseline are printed, then the
+The texts are cut into chunks; each chunk is scored by the three paths back to back
+(interleaved, so load from other processes hits all alike). Printed: snippets/s per path over
+all chunks and repeats, the ratio to the baseline as the median of per-chunk ratios, then the
 sentiment metrics of fp32 and int8 on TFNS validation and how often their labels agree.
 The first ONNX load (export + quantisation) is timed separately and excluded.
 """
@@ -25,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -55,6 +58,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, default=None, help="first N validation texts")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=300, help="texts per interleaved timing")
     parser.add_argument("--artifact", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
@@ -89,18 +93,34 @@ def main() -> int:
     for fn in paths.values():  # warm-up: allocators, ORT kernels, tokenizer caches
         fn(texts[: args.batch_size])
 
-    rates: dict[str, list[float]] = {name: [] for name in paths}
-    outputs: dict[str, Any] = {}
-    for _ in range(args.repeats):
-        for name, fn in paths.items():
-            seconds, out = timed(fn, texts)
-            rates[name].append(len(texts) / seconds)
-            outputs[name] = out
-    median = {name: statistics.median(r) for name, r in rates.items()}
-
+    # Interleave per chunk: every path scores the same chunk back to back, so a change in
+    # load from other processes hits the three alike; ratios are taken per chunk.
+    seconds: dict[str, list[float]] = {name: [] for name in paths}
+    outputs: dict[str, list[Any]] = {name: [] for name in paths}
+    chunks = [texts[i : i + args.chunk] for i in range(0, len(texts), args.chunk)]
+    for repeat in range(args.repeats):
+        for chunk in chunks:
+            for name, fn in paths.items():
+                took, out = timed(fn, chunk)
+                seconds[name].append(took)
+                if repeat == 0:
+                    outputs[name].append(out)
+    rate = {name: args.repeats * len(texts) / sum(s) for name, s in seconds.items()}
+    ratio = {
+        name: statistics.median(b / t for b, t in zip(seconds["baseline"], s, strict=True))
+        for name, s in seconds.items()
+    }
+    merged = {
+        name: {a: np.concatenate([o[a] for o in outputs[name]]) for a in outputs[name][0]}
+        for name in ("torch_fp32", "onnx_int8")
+    }
+    rates = {
+        name: [len(c) / t for c, t in zip(chunks * args.repeats, s, strict=True)]
+        for name, s in seconds.items()
+    }
     labels = SENTIMENT.labels
     preds = {
-        name: [labels[int(i)] for i in outputs[name]["sentiment"].argmax(-1)]
+        name: [labels[int(i)] for i in merged[name]["sentiment"].argmax(-1)]
         for name in ("torch_fp32", "onnx_int8")
     }
     reports = {name: evaluate(gold, p, labels) for name, p in preds.items()}
@@ -108,19 +128,20 @@ def main() -> int:
 
     print(
         f"texts: {len(texts)} TFNS validation snippets; threads {args.threads}; "
-        f"batch {args.batch_size}; repeats {args.repeats} (median)"
+        f"batch {args.batch_size}; {args.repeats} repeats of {len(chunks)} interleaved chunks"
     )
     print(
         f"model: {int8.model_version}; first ONNX load (export+quantise or cache hit) {onnx_load_s:.1f}s"
     )
     print()
-    print(f"{'path':<12}{'snippets/s':>12}{'x baseline':>12}   runs")
+    print(f"{'path':<12}{'snippets/s':>12}{'x baseline':>12}   (x: median of per-chunk ratios)")
     for name in paths:
-        runs = ", ".join(f"{r:.0f}" for r in rates[name])
-        print(
-            f"{name:<12}{median[name]:>12.1f}{median[name] / median['baseline']:>12.2f}   [{runs}]"
-        )
-    print(f"onnx_int8 / torch_fp32: {median['onnx_int8'] / median['torch_fp32']:.2f}x")
+        print(f"{name:<12}{rate[name]:>12.1f}{ratio[name]:>12.2f}")
+    print(
+        "per-chunk snippets/s (min-max): "
+        + ", ".join(f"{n} {min(r):.0f}-{max(r):.0f}" for n, r in rates.items())
+    )
+    print(f"onnx_int8 / torch_fp32: {ratio['onnx_int8'] / ratio['torch_fp32']:.2f}x")
     print()
     print("sentiment on TFNS validation")
     for name, r in reports.items():
@@ -142,9 +163,9 @@ def main() -> int:
                     "threads": args.threads,
                     "batch_size": args.batch_size,
                     "model_version": int8.model_version,
-                    "snippets_per_s": median,
-                    "runs": rates,
-                    "ratio_to_baseline": {n: median[n] / median["baseline"] for n in median},
+                    "snippets_per_s": rate,
+                    "chunk_snippets_per_s": rates,
+                    "ratio_to_baseline": ratio,
                     "sentiment": {n: r.to_dict() for n, r in reports.items()},
                     "macro_f1_drop_points": 100 * drop,
                     "label_agreement": agreement / len(texts),
