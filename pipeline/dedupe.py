@@ -3,9 +3,10 @@
 A snippet's ``Fingerprint`` holds
 - ``exact``: BLAKE2b of its normalised text (``pipeline.normalize``): reprints that only
   change packaging (dateline, links, case, trailing cashtags) hash alike;
-- ``minhash``: ``num_perm`` MinHash values over word ``shingle_size``-grams, computed with
-  ``datasketch.MinHash`` under a pinned scheme (``affine32``) and seed, so every worker and
-  every release agrees on them (they are stored in Redis for the whole horizon);
+- ``minhash``: ``num_perm`` MinHash values over word ``shingle_size``-grams, exactly as
+  ``datasketch.MinHash`` computes them under a pinned scheme (``affine32``) and seed, so
+  every worker and every release agrees on them (they are stored in Redis for the whole
+  horizon); ``Fingerprinter.fingerprint_many`` computes a whole poll in one array op;
 - ``bands``: ``bands`` LSH band keys, ``"<band>:<its rows' values in hex>"``. Two snippets
   sharing any band key are candidates; a candidate is a near-duplicate when the MinHash
   estimate of their Jaccard similarity is at least the threshold. Banding is only recall
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import operator
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -138,21 +140,14 @@ class Fingerprinter:
             raise ValueError(f"bands*rows ({bands}*{rows}) must be in 1..num_perm ({num_perm})")
         if shingle_size < 1:
             raise ValueError("shingle_size must be >= 1")
-        from datasketch import MinHash
-
         self.num_perm = num_perm
         self.bands = bands
         self.rows = rows
         self.shingle_size = shingle_size
         self.min_near_tokens = min_near_tokens
         self.seed = seed
-        # the permutations exactly as datasketch draws them for this seed and scheme
-        template = MinHash(num_perm=num_perm, seed=seed, scheme=MINHASH_SCHEME)
-        a, b = template.permutations
-        self._perm_a: npt.NDArray[np.uint32] = np.ascontiguousarray(a, dtype=np.uint32)
-        self._perm_b: npt.NDArray[np.uint32] = np.ascontiguousarray(b, dtype=np.uint32)
-        width = 8 * rows
-        self._band_layout = tuple((f"{i}:", i * width, (i + 1) * width) for i in range(bands))
+        self._perm_a, self._perm_b = _affine32_permutations(num_perm, seed)
+        self._band_labels = [f"{i}:" for i in range(bands)]
 
     def describe(self) -> dict[str, Any]:
         """Parameters that must match across workers sharing one store."""
@@ -205,18 +200,16 @@ class Fingerprinter:
             return []
         values = self.signatures([self._feature_set(n) for n in normalized])
         # band key: band number and its rows' values in hex (8 digits per row); collisions
-        # between different rows are impossible, and the key is readable when debugging
-        hexed = values.astype(">u4").tobytes().hex()
-        stride = 8 * self.num_perm
-        layout = self._band_layout
-        out: list[Fingerprint] = []
-        for i, (row, exact) in enumerate(zip(values.tolist(), exacts, strict=True)):
-            base = i * stride
-            bands = tuple(
-                label + hexed[base + start : base + stop] for label, start, stop in layout
-            )
-            out.append(Fingerprint(exact=exact, minhash=tuple(row), bands=bands))
-        return out
+        # between different rows are impossible, and the key is readable when debugging.
+        # All bands of the batch at once: hex with a comma after every band's bytes, split.
+        n, per = len(normalized), self.bands
+        rows = np.ascontiguousarray(values[:, : self.bands * self.rows], dtype=">u4")
+        hexed = rows.tobytes().hex(",", -4 * self.rows).split(",")
+        keys = list(map(operator.add, self._band_labels * n, hexed))
+        return [
+            Fingerprint(exact=exact, minhash=tuple(row), bands=tuple(keys[i * per : i * per + per]))
+            for i, (row, exact) in enumerate(zip(values.tolist(), exacts, strict=True))
+        ]
 
     def signatures(self, feature_sets: Sequence[Collection[str]]) -> npt.NDArray[np.uint32]:
         """MinHash signatures (one row of ``num_perm`` uint32 per non-empty feature list).
@@ -263,6 +256,18 @@ class Fingerprinter:
             out[first:last] = np.minimum.reduceat(phv, starts[first:last] - lo, axis=0)
             first = last
         return out
+
+
+def _affine32_permutations(
+    num_perm: int, seed: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """The ``(a, b)`` of ``datasketch.MinHash(num_perm, seed, scheme="affine32")``, drawn
+    the same way (``a`` odd, so each ``a * h + b`` is a bijection mod 2**32); datasketch
+    itself (and the scipy it imports) stays out of the worker."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
 
 
 def _exact_hash(normalized: str) -> str:

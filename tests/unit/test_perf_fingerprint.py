@@ -117,3 +117,13 @@ def test_empty_batch_and_featureless_input() -> None:
     assert fpr.fingerprint_many([]) == []
     with pytest.raises(ValueError):
         fpr.signatures([["a b c"], []])
+
+
+@pytest.mark.parametrize(("num_perm", "seed"), [(128, MINHASH_SEED), (64, 1), (7, 123456)])
+def test_permutations_are_datasketchs(num_perm: int, seed: int) -> None:
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme=MINHASH_SCHEME).permutations
+    fpr = Fingerprinter(num_perm=num_perm, bands=1, rows=1, seed=seed)
+    assert fpr._perm_a.tolist() == [int(x) for x in a]
+    assert fpr._perm_b.tolist() == [int(x) for x in b]
