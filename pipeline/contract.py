@@ -78,6 +78,7 @@ _MAX_ITEM_CHARS = 128
 _MAX_NONPRINTABLE_RATIO = 0.10
 _ALLOWED_CONTROLS = frozenset("\n\r\t")
 _NONPRINTABLE_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn"})
+_ALNUM = re.compile(r"[^\W_]")  # str.isalnum(): a Unicode word character but "_"
 _LONG_DIGITS = re.compile("[0-9]{19}")  # a number orjson might not parse like json does
 _ASCII_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # ASCII Cc but \n\r\t
 
@@ -244,7 +245,7 @@ def _check_printable(text: str) -> None:
             "binary_content",
             f"{bad} of {len(text)} characters of 'text' are control, replacement or unassigned",
         )
-    if not any(ch.isalnum() for ch in text):
+    if _ALNUM.search(text) is None:
         raise ContractError("binary_content", "'text' holds no letter or digit")
 
 

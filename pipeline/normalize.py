@@ -160,9 +160,19 @@ def _strip_tail(pattern: re.Pattern[str], text: str) -> str:
     return stripped if _TOKEN.search(stripped) else text
 
 
+def _may_hold_ticker_label(tail: str) -> bool:
+    """False when ``_TICKER_LIST_LABEL`` cannot match: an ASCII tail without any of its
+    label words (the regex scan costs more than this check). Non-ASCII text always goes to
+    the regex, whose case-insensitive matching knows more than ``str.lower``."""
+    if not tail.isascii():
+        return True
+    lowered = tail.lower()
+    return "ticker" in lowered or "symbol" in lowered or "mentioned" in lowered
+
+
 def _strip_ticker_runs(text: str) -> str:
     text = text.rstrip()
-    if ":" in text[-_TAIL:]:
+    if ":" in text[-_TAIL:] and _may_hold_ticker_label(text[-_TAIL:]):
         text = _strip_tail(_TICKER_LIST_LABEL, text)
     if "$" not in text and "#" not in text:
         return text
