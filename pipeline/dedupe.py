@@ -80,6 +80,8 @@ RECOMMENDED_THRESHOLD = 0.4  # estimated Jaccard of 5-word shingles; bench/dedup
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
+    """A snippet's dedupe keys (see the module docstring); ``bands[i]`` is band ``i``."""
+
     exact: str
     minhash: tuple[int, ...]
     bands: tuple[str, ...]

@@ -46,9 +46,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One call decides a batch, in order (each snippet sees the claims of those before it).
 # ARGV: prefix, horizon_ms, threshold, ttl_ms, max_bucket, epoch, epoch_ms, shards,
-#       then for each shard the number of bands every snippet has in it, then per
-#       snippet 4 + shards values: id, exact, signature (uint32 BE each), event_ms
-#       (15 digits), and for each shard its bands (comma-separated "i:hex").
+#       count (snippets), then for each shard the number of bands every snippet has in
+#       it; then per snippet 4 values: id, exact, signature (uint32 BE each), event_ms
+#       (15 digits); then the band keys ("i:hex"), shard by shard, each snippet's in
+#       turn: a shard's bands are one run of ARGV, read by HMGET without any copying.
 # Returns 3 values per snippet: kind ("" = unique, claimed), canonical id, similarity.
 #
 # The band index is read once per call (one HMGET per shard and epoch, for every band of
@@ -68,12 +69,18 @@ local shards = tonumber(ARGV[8])
 local width = 4
 local LOOKBACK = 3  -- epochs read: claims younger than a horizon (= 2 epochs) are all seen
 local CHUNK = 1000  -- fields per HMGET / HSET call (Lua's unpack has a stack limit)
-local FIRST = 9 + shards  -- the first snippet's id
-local PER = 4 + shards  -- values per snippet
-local count = (#ARGV - FIRST + 1) / PER
+local count = tonumber(ARGV[9])
+local FIRST = 10 + shards  -- the first snippet's id
 local per_shard = {}  -- shard -> bands per snippet
+local base = {}  -- shard -> its k-th band of the batch is ARGV[base[shard] + k]
+local next_base = FIRST + 4 * count - 1
 for shard = 0, shards - 1 do
-  per_shard[shard] = tonumber(ARGV[9 + shard])
+  per_shard[shard] = tonumber(ARGV[10 + shard])
+  base[shard] = next_base
+  next_base = next_base + count * per_shard[shard]
+end
+if next_base ~= #ARGV then
+  return redis.error_reply('arguments do not match the declared snippet and band counts')
 end
 
 local function ekey(e, shard)
@@ -96,39 +103,22 @@ if epoch > seen then
 end
 local expire_at = (epoch + LOOKBACK + 1) * epoch_ms  -- safety net behind the UNLINK
 
--- 1. Every band of the batch, per shard: snippet j's bands in shard s are
---    fields[s][j * per_shard[s] + 1 ..  (j + 1) * per_shard[s]].
-local fields = {}
-for shard = 0, shards - 1 do
-  local f = {}
-  local n = 0
-  for i = FIRST + 4 + shard, #ARGV, PER do
-    for band in string.gmatch(ARGV[i], '[^,]+') do
-      n = n + 1
-      f[n] = band
-    end
-  end
-  if n ~= count * per_shard[shard] then
-    return redis.error_reply('band lists do not match the declared band counts')
-  end
-  fields[shard] = f
-end
-
--- 2. Read the index once: older epochs' values per band, and this epoch's. (A band that
+-- 1. Read the index once: older epochs' values per band, and this epoch's. (A band that
 --    two snippets share is read twice: harmless, and rarer than checking for it.)
 local older = {}  -- band -> values from the older epochs in the lookback
 local current = {}  -- band -> this epoch's value, updated below by each claim
 for shard = 0, shards - 1 do
-  local f = fields[shard]
+  local first = base[shard] + 1
+  local last = base[shard] + count * per_shard[shard]
   for e = epoch - LOOKBACK + 1, epoch do
     local key = ekey(e, shard)
-    for lo = 1, #f, CHUNK do
-      local hi = math.min(lo + CHUNK - 1, #f)
-      local values = redis.call('HMGET', key, unpack(f, lo, hi))
+    for lo = first, last, CHUNK do
+      local hi = math.min(lo + CHUNK - 1, last)
+      local values = redis.call('HMGET', key, unpack(ARGV, lo, hi))
       for k = 1, hi - lo + 1 do
         local v = values[k]
         if v then
-          local band = f[lo + k - 1]
+          local band = ARGV[lo + k - 1]
           if e == epoch then
             current[band] = v
           else
@@ -173,10 +163,9 @@ local function decide(j, id, exact, sig, ev_s)
   local candidates = {}
   local any = false
   for shard = 0, shards - 1 do
-    local f = fields[shard]
-    local lo = j * per_shard[shard] + 1
+    local lo = base[shard] + j * per_shard[shard] + 1
     for b = lo, lo + per_shard[shard] - 1 do
-      local band = f[b]
+      local band = ARGV[b]
       local o = older[band]
       if o then
         for _, v in ipairs(o) do
@@ -237,10 +226,9 @@ local function decide(j, id, exact, sig, ev_s)
   for shard = 0, shards - 1 do
     local w = writes[shard]
     local n = #w
-    local f = fields[shard]
-    local lo = j * per_shard[shard] + 1
+    local lo = base[shard] + j * per_shard[shard] + 1
     for b = lo, lo + per_shard[shard] - 1 do
-      local band = f[b]
+      local band = ARGV[b]
       local v = current[band]
       local value = id
       if v then
@@ -262,14 +250,14 @@ end
 
 local out = {}
 for j = 0, count - 1 do
-  local i = FIRST + PER * j
+  local i = FIRST + 4 * j
   local kind, canonical, sim = decide(j, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
   out[#out + 1] = kind
   out[#out + 1] = canonical
   out[#out + 1] = sim
 end
 
--- 3. Write this epoch's changed bands: one HSET (per CHUNK fields) per shard.
+-- 2. Write this epoch's changed bands: one HSET (per CHUNK fields) per shard.
 for shard = 0, shards - 1 do
   local args = writes[shard]
   if #args > 0 then
@@ -366,12 +354,13 @@ class RedisDedupeStore:
         n_bands = len(items[0][1].bands)
         if any(len(fp.bands) != n_bands for _, fp, _ in items):
             raise ValueError("every fingerprint in one call must have the same number of bands")
-        args = list(header)
+        args = [*header, len(items)]
         args += [len(range(shard, n_bands, shards)) for shard in range(shards)]
         for snippet_id, fp, event_time in items:
-            bands = fp.bands
             args += (snippet_id, fp.exact, pack_signature(fp.minhash), _event_ms(event_time))
-            args += [",".join(bands[shard::shards]) for shard in range(shards)]
+        for shard in range(shards):
+            for _, fp, _ in items:
+                args += fp.bands[shard::shards]
         return args
 
     def check_and_claim(
