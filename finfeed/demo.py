@@ -44,6 +44,10 @@ class DemoOptions:
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     classifier_override: Any = None  # a ready ``Classifier`` (tests); else built from settings
     progress: Callable[[str], None] = lambda _msg: None
+    # After the summary, keep the embedded Redis up and serve the API and chart page on this
+    # port until interrupted; ``on_summary`` receives the summary before serving starts.
+    serve_port: int | None = None
+    on_summary: Callable[[dict[str, Any]], None] = lambda _summary: None
 
 
 async def _read_outputs(
@@ -212,23 +216,53 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
             aggregates = _aggregate_summary(
                 client, agg_cfg, redis_cfg.key_prefix, companies, last_event
             )
+            summary["companies"] = {
+                sym: {"snippets": n, **aggregates.get(sym, {})}
+                for sym, n in summary.pop("companies_top")
+            }
+            summary["window_end"] = last_event.isoformat().replace("+00:00", "Z")
+            summary["timings_s"] = {
+                "total": round(time.perf_counter() - started, 2),
+                "startup": round(loaded - started, 2),
+                "drain": round(t_drained - t_produce, 2),
+            }
+            summary["backend"] = getattr(classifier, "name", options.classifier.backend)
+            summary["aggregator"] = agg_stats
+            if options.serve_port is not None:
+                options.on_summary(summary)
+                await _serve(options, client, agg_cfg, redis_cfg.key_prefix, classifier, aspects)
         finally:
             client.close()
             if options.classifier_override is None:
                 classifier.close()
-    elapsed = time.perf_counter() - started
-    summary["companies"] = {
-        sym: {"snippets": n, **aggregates.get(sym, {})} for sym, n in summary.pop("companies_top")
-    }
-    summary["window_end"] = last_event.isoformat().replace("+00:00", "Z")
-    summary["timings_s"] = {
-        "total": round(elapsed, 2),
-        "startup": round(loaded - started, 2),
-        "drain": round(t_drained - t_produce, 2),
-    }
-    summary["backend"] = getattr(classifier, "name", options.classifier.backend)
-    summary["aggregator"] = agg_stats
     return summary
+
+
+async def _serve(
+    options: DemoOptions,
+    client: Any,
+    agg: AggregateSettings,
+    prefix: str,
+    classifier: Any,
+    aspects: Any,
+) -> None:
+    """Serve the API and chart page over the demo's Redis until interrupted."""
+    import uvicorn
+
+    from finfeed.api.app import create_app
+    from finfeed.settings import ApiSettings
+    from workers.aggregate_store import AggregateStore
+
+    api = ApiSettings(port=options.serve_port or 8000)
+    app = create_app(api, AggregateStore(client, agg, prefix), lambda: classifier, tuple(aspects))
+    options.progress(
+        f"serving the demo's aggregates on http://{api.host}:{api.port}/ui "
+        "(API docs at /docs); Ctrl-C stops"
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", access_log=False)
+    )
+    await server.serve()
 
 
 async def _wait_for_aggregator(

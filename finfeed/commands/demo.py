@@ -41,6 +41,16 @@ def register(subparsers: Any) -> None:
         default=os.environ.get("FINFEED_DEMO_PARTITIONS"),
         help="partitions of the demo topics (default 3)",
     )
+    add_option(
+        parser,
+        "--serve",
+        env="FINFEED_DEMO_SERVE",
+        type=int,
+        default=os.environ.get("FINFEED_DEMO_SERVE"),
+        metavar="PORT",
+        help="after the summary, serve the API and chart page over the demo's data on PORT "
+        "until Ctrl-C (e.g. --serve 8000, then open http://127.0.0.1:8000/ui)",
+    )
     add_classifier_options(parser)
     parser.set_defaults(func=run)
 
@@ -63,13 +73,24 @@ def run(args: argparse.Namespace) -> int:
         partitions=args.partitions or DEMO_PARTITIONS,
         classifier=classifier_settings(args),
         progress=progress,
+        serve_port=int(args.serve) if args.serve else None,
+        on_summary=lambda summary: show(summary),
     )
+    shown = False
+
+    def show(summary: dict[str, Any]) -> None:
+        nonlocal shown
+        print(format_summary(summary))
+        if args.json:
+            print(json.dumps(summary, sort_keys=True))
+        sys.stdout.flush()
+        shown = True
+
     try:
         summary = asyncio.run(run_demo(options))
     except (WorkerError, PipelineError, ClassifierError, TimeoutError, OSError) as exc:
         print(f"finfeed demo: {exc}", file=sys.stderr)
         return 1
-    print(format_summary(summary))
-    if args.json:
-        print(json.dumps(summary, sort_keys=True))
+    if not shown:
+        show(summary)
     return 0

@@ -56,3 +56,41 @@ def test_broker_produce_consume_across_partitions(kafka_bootstrap: str) -> None:
 
     got = asyncio.run(scenario())
     assert sorted(got) == sorted(f"m{i}".encode() for i in range(30))
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def test_embedded_redis_stops_even_with_clients_connected() -> None:
+    import redis
+
+    from workers.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis().start()
+    client = redis.Redis.from_url(server.url)
+    client.ping()
+    pid = server._server.pid  # type: ignore[union-attr]
+    assert _alive(pid)
+    server.stop()
+    assert not _alive(pid)
+    client.close()
+
+
+def test_embedded_broker_process_ends_on_exit() -> None:
+    from workers.embedded import EmbeddedBroker
+
+    with EmbeddedBroker() as broker:
+        proc = broker._proc
+        assert proc is not None and proc.poll() is None
+    assert proc.poll() is not None
