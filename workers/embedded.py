@@ -113,6 +113,7 @@ class EmbeddedRedis:
             self._tmp = tempfile.TemporaryDirectory(prefix="finfeed-redis-")
             db_path = Path(self._tmp.name) / "finfeed.rdb"
         self.db_path = db_path
+        self.persistent = self._tmp is None  # a caller's database file is saved on stop
         self.port = port or free_port()
         self._server: object | None = None
 
@@ -132,7 +133,8 @@ class EmbeddedRedis:
             serverconfig={
                 "port": str(self.port),
                 "bind": "127.0.0.1",
-                "save": "",
+                # a temporary database is never written; a caller's file is snapshotted
+                "save": "60 1" if self.persistent else "",
                 "appendonly": "no",
             },
         )
@@ -144,7 +146,10 @@ class EmbeddedRedis:
         if server is not None:
             pid = int(getattr(server, "pid", 0) or 0)
             with contextlib.suppress(Exception):
-                server.shutdown(nosave=True, now=True, force=True)  # type: ignore[attr-defined]
+                if self.persistent:
+                    server.shutdown(save=True, now=True, force=True)  # type: ignore[attr-defined]
+                else:
+                    server.shutdown(nosave=True, now=True, force=True)  # type: ignore[attr-defined]
             if pid:
                 _wait_or_kill(pid)
             with contextlib.suppress(Exception):

@@ -94,3 +94,19 @@ def test_embedded_broker_process_ends_on_exit() -> None:
         proc = broker._proc
         assert proc is not None and proc.poll() is None
     assert proc.poll() is not None
+
+
+def test_embedded_redis_with_a_database_file_keeps_its_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import redis
+
+    from workers.embedded import EmbeddedRedis
+
+    path = tmp_path / "finfeed.rdb"
+    with EmbeddedRedis(db_path=path) as server:
+        client = redis.Redis.from_url(server.url)
+        client.set("finfeed:kept", "yes")
+        client.close()
+    with EmbeddedRedis(db_path=path) as server:
+        client = redis.Redis.from_url(server.url)
+        assert client.get("finfeed:kept") == b"yes"
+        client.close()
