@@ -12,8 +12,12 @@ Prints figures (not a test):
    snippets/s on one core);
 4. memory: RSS of the worker process after each phase.
 
-The worker process is pinned to one core (``--cores``); the broker and Redis run as their
-own processes. Texts come from ``../shared/data`` (TFNS, SEntFiN) when present, else a
+The worker process is pinned to ``--cores`` cores (default 1); the broker and Redis run as
+their own processes on the other cores (as in production, where they are other hosts), or
+share the worker's core when the machine has no other. Besides wall-clock snippets/s it
+reports CPU time per snippet of the worker, of Redis and of the broker (from
+``/proc/<pid>/stat``), so a figure taken on a busy machine can be read as what one free
+core sustains. Texts come from ``../shared/data`` (TFNS, SEntFiN) when present, else a
 synthetic generator; every text is made unique so nothing is dropped as a duplicate.
 
     .venv/bin/python bench/bench_pipeline.py            # all phases
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -80,6 +85,27 @@ def rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), Linux ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Pin every thread of ``pid`` to ``cores`` (threads started later inherit it)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        with contextlib.suppress(OSError):  # a thread that just ended
+            os.sched_setaffinity(tid, cores)
 
 
 def load_texts(n: int, seed: int = 7) -> list[str]:
@@ -179,6 +205,7 @@ async def end_to_end(
     policy: MicroBatchPolicy,
     partitions: int,
     run: str,
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
     """Produce ``texts`` to a fresh raw topic, run one worker until all are published."""
     import redis
@@ -216,6 +243,7 @@ async def end_to_end(
     )
     worker = EnrichmentWorker(kafka, enricher, policy, tuning=WorkerTuning(commit_interval_s=0.5))
     client.config_resetstat()
+    services = {"redis": int(client.info("server")["process_id"]), "broker": broker_pid}
     stop = asyncio.Event()
     rss_before = rss_mib()
     task = asyncio.create_task(worker.run(stop))
@@ -223,10 +251,14 @@ async def end_to_end(
         await asyncio.sleep(0.001)
     started = time.perf_counter()
     cpu0 = time.process_time()
+    service_cpu0 = {name: cpu_seconds(pid) for name, pid in services.items() if pid}
     while worker.stats.accounted < len(texts) and not task.done():  # noqa: ASYNC110
         await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu0
+    service_cpu = {
+        name: cpu_seconds(services[name]) - before for name, before in service_cpu0.items()
+    }
     stop.set()
     stats = await task
     script_stats = client.info("commandstats").get("cmdstat_evalsha", {})
@@ -243,7 +275,13 @@ async def end_to_end(
         "cpu_us_per_snippet": round(cpu / len(texts) * 1e6, 1),
         # what the pinned core sustains when it never waits (on broker, Redis, or a busy box)
         "cpu_bound_snippets_per_s": round(len(texts) / cpu, 1),
+        # time inside the dedupe script as Redis counts it (wall time: grows when Redis
+        # shares its core), and the CPU time of the Redis and broker processes
         "redis_dedupe_us_per_snippet": round(script_stats.get("usec", 0) / len(texts), 1),
+        **{
+            f"{name}_cpu_us_per_snippet": round(seconds / len(texts) * 1e6, 1)
+            for name, seconds in service_cpu.items()
+        },
         "rss_mib": round(rss_mib(), 1),
         "rss_growth_mib": round(rss_mib() - rss_before, 1),
     }
@@ -255,6 +293,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     aspects = AspectRegistry().select(None)
     results: dict[str, Any] = {"cores": args.cores, "rss_start_mib": round(rss_mib(), 1)}
     with EmbeddedBroker() as broker, EmbeddedRedis() as redis_server:
+        broker_pid = getattr(getattr(broker, "_proc", None), "pid", None)
+        results.update(place_processes(args.cores, broker_pid, redis_server.url))
         if not args.skip_zero:
             texts = load_texts(args.n_zero, seed=1)
             policy = MicroBatchPolicy.for_backend(
@@ -276,6 +316,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 policy,
                 args.partitions,
                 f"zero{os.getpid()}",
+                broker_pid,
             )
             if args.profile:
                 prof.disable()
@@ -301,6 +342,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 policy,
                 args.partitions,
                 f"emb{os.getpid()}",
+                broker_pid,
             )
             results["end_to_end_embedded"] = e2e
             results["ratio_end_to_end_vs_classifier_alone"] = round(
@@ -308,6 +350,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             )
             classifier.close()
     return results
+
+
+def place_processes(cores: int, broker_pid: int | None, redis_url: str) -> dict[str, Any]:
+    """Pin this process (the worker) to ``cores`` cores and the broker and Redis to the
+    others, so the worker's figure is its own core's (0 = no pinning)."""
+    if not cores or not hasattr(os, "sched_setaffinity"):
+        return {"worker_cores": "all", "service_cores": "all"}
+    import redis
+
+    available = sorted(os.sched_getaffinity(0))
+    worker_cores = set(available[:cores])
+    service_cores = set(available[cores:]) or worker_cores  # one core: they share it
+    client = redis.Redis.from_url(redis_url)
+    redis_pid = int(client.info("server")["process_id"])
+    client.close()
+    for pid in (broker_pid, redis_pid):
+        if pid:
+            pin(pid, service_cores)
+    pin(os.getpid(), worker_cores)
+    return {"worker_cores": sorted(worker_cores), "service_cores": sorted(service_cores)}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -321,7 +383,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--cores",
         type=int,
         default=1,
-        help="pin the worker process to this many cores (0 = no pinning)",
+        help="pin the worker process to this many cores, broker and Redis to the others "
+        "(0 = no pinning)",
     )
     p.add_argument("--skip-embedded", action="store_true")
     p.add_argument("--skip-zero", action="store_true")
@@ -332,10 +395,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.cores and hasattr(os, "sched_setaffinity"):
-        available = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, set(available[: args.cores]))
-        # one core: keep the ONNX Runtime / torch thread pools to it as well
+    if args.cores:
+        # keep the ONNX Runtime / torch thread pools to the worker's cores as well
         os.environ.setdefault("OMP_NUM_THREADS", str(args.cores))
     results = asyncio.run(main_async(args))
     if not args.json:
@@ -345,11 +406,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def print_report(r: dict[str, Any]) -> None:
-    print(f"\nfinfeed pipeline benchmark (worker pinned to {r['cores'] or 'all'} core(s))\n")
+    print(
+        f"\nfinfeed pipeline benchmark (worker on core(s) {r.get('worker_cores', 'all')}, "
+        f"broker and Redis on {r.get('service_cores', 'all')})\n"
+    )
     z = r.get("pipeline_zero_cost")
     if z:
         print(
-            f"  pipeline alone (zero-cost scorer): {z['snippets_per_s']:>9,.0f} snippets/s  ({z['snippets']} in {z['seconds']}s, target >= 5,000)"
+            f"  pipeline alone (zero-cost scorer): {z['snippets_per_s']:>9,.0f} snippets/s"
+            f"  ({z['snippets']} in {z['seconds']}s, target >= 5,000)"
+        )
+        print(
+            f"    worker CPU per snippet:          {z['cpu_us_per_snippet']:>9.1f} us"
+            f"  ({z['cpu_bound_snippets_per_s']:,.0f} snippets/s on one free core)"
+        )
+        for name in ("redis", "broker"):
+            if f"{name}_cpu_us_per_snippet" in z:
+                print(
+                    f"    {name + ' CPU per snippet:':<33}"
+                    f"{z[f'{name}_cpu_us_per_snippet']:>9.1f} us"
+                )
+        print(
+            f"    dedupe script per snippet:       {z['redis_dedupe_us_per_snippet']:>9.1f} us"
+            "  (Redis's own count: wall time inside the script)"
         )
     if "classifier_alone_per_s" in r:
         e = r["end_to_end_embedded"]
@@ -357,10 +436,12 @@ def print_report(r: dict[str, Any]) -> None:
             f"  embedded classifier alone:         {r['classifier_alone_per_s']:>9,.0f} snippets/s"
         )
         print(
-            f"  end to end, embedded classifier:   {e['snippets_per_s']:>9,.0f} snippets/s  ({e['snippets']} in {e['seconds']}s)"
+            f"  end to end, embedded classifier:   {e['snippets_per_s']:>9,.0f} snippets/s"
+            f"  ({e['snippets']} in {e['seconds']}s)"
         )
         print(
-            f"  ratio end-to-end / classifier:     {r['ratio_end_to_end_vs_classifier_alone']:>9.2f}   (target >= 0.90)"
+            f"  ratio end-to-end / classifier:     "
+            f"{r['ratio_end_to_end_vs_classifier_alone']:>9.2f}   (target >= 0.90)"
         )
         print(f"  RSS with the model loaded:         {r['rss_with_model_mib']:>9.0f} MiB")
     if z:
