@@ -80,11 +80,16 @@ RECOMMENDED_THRESHOLD = 0.4  # estimated Jaccard of 5-word shingles; bench/dedup
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """A snippet's dedupe keys (see the module docstring); ``bands[i]`` is band ``i``."""
+    """A snippet's dedupe keys (see the module docstring); ``bands[i]`` is band ``i``.
+
+    ``signature``, when not empty, is ``minhash`` packed as uint32 big-endian (what the
+    Redis store keeps); ``Fingerprinter`` fills it, a store packs ``minhash`` otherwise.
+    """
 
     exact: str
     minhash: tuple[int, ...]
     bands: tuple[str, ...]
+    signature: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,11 +210,19 @@ class Fingerprinter:
         # between different rows are impossible, and the key is readable when debugging.
         # All bands of the batch at once: hex with a comma after every band's bytes, split.
         n, per = len(normalized), self.bands
-        rows = np.ascontiguousarray(values[:, : self.bands * self.rows], dtype=">u4")
+        big_endian = values.astype(">u4")
+        rows = np.ascontiguousarray(big_endian[:, : self.bands * self.rows])
         hexed = rows.tobytes().hex(",", -4 * self.rows).split(",")
         keys = list(map(operator.add, self._band_labels * n, hexed))
+        packed = big_endian.tobytes()
+        width = 4 * self.num_perm
         return [
-            Fingerprint(exact=exact, minhash=tuple(row), bands=tuple(keys[i * per : i * per + per]))
+            Fingerprint(
+                exact=exact,
+                minhash=tuple(row),
+                bands=tuple(keys[i * per : i * per + per]),
+                signature=packed[i * width : i * width + width],
+            )
             for i, (row, exact) in enumerate(zip(values.tolist(), exacts, strict=True))
         ]
 

@@ -357,7 +357,8 @@ class RedisDedupeStore:
         args = [*header, len(items)]
         args += [len(range(shard, n_bands, shards)) for shard in range(shards)]
         for snippet_id, fp, event_time in items:
-            args += (snippet_id, fp.exact, pack_signature(fp.minhash), _event_ms(event_time))
+            signature = fp.signature or pack_signature(fp.minhash)
+            args += (snippet_id, fp.exact, signature, _event_ms(event_time))
         for shard in range(shards):
             for _, fp, _ in items:
                 args += fp.bands[shard::shards]

@@ -7,6 +7,7 @@ releases, so the fast path must reproduce the reference scheme exactly.
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 
@@ -92,6 +93,7 @@ def test_fingerprint_many_equals_datasketch_and_single_texts(seed: int) -> None:
     for text, fp in zip(texts, many, strict=True):
         assert fp == fpr.fingerprint(text)
         assert fp.minhash == reference_signature(fpr, text)
+        assert fp.signature == struct.pack(">128I", *fp.minhash)
         hexed = "".join(f"{v:08x}" for v in fp.minhash)
         assert fp.bands == tuple(f"{i}:{hexed[i * 24 : (i + 1) * 24]}" for i in range(42))
 
