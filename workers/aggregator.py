@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from finfeed.settings import AggregateSettings, KafkaSettings
+from finfeed.settings import AggregateSettings, KafkaSettings, RedisSettings
 from pipeline.records import DeadLetterRecord, SourcePosition, TimeseriesPoint
 from workers.aggregate_store import AggregateStore
 from workers.errors import ServiceError
@@ -44,15 +44,15 @@ def _client_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
     return client_kwargs(kafka)
 
 
-def _connect(redis_url: str) -> Any:
-    import redis
+def _connect(redis: str | RedisSettings) -> Any:
+    """A checked client from settings (password, TLS) or a bare URL."""
+    from workers.redis_conn import connect_redis
 
-    client = redis.Redis.from_url(redis_url, health_check_interval=30, socket_keepalive=True)
+    settings = redis if isinstance(redis, RedisSettings) else RedisSettings(url=redis)
     try:
-        client.ping()
-    except redis.RedisError as exc:
+        return connect_redis(settings)
+    except ServiceError as exc:
         raise ServiceError(f"cannot reach Redis for the aggregates: {exc}") from exc
-    return client
 
 
 def decode_points(
@@ -80,7 +80,7 @@ def decode_points(
 
 async def run_aggregator(
     kafka: KafkaSettings,
-    redis_url: str,
+    redis_url: str | RedisSettings,
     agg: AggregateSettings,
     *,
     stop: asyncio.Event | None = None,
@@ -188,7 +188,7 @@ def _current_aggregates(store: AggregateStore, symbols: list[str]) -> list[Any]:
 
 async def rebuild_aggregates(
     kafka: KafkaSettings,
-    redis_url: str,
+    redis_url: str | RedisSettings,
     agg: AggregateSettings,
     *,
     prefix: str = "finfeed:",

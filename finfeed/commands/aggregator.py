@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         else (float(idle_text) if idle_text else None)
     )
 
-    async def main(redis_url: str, prefix: str) -> dict[str, int]:
+    async def main(redis_url: Any, prefix: str) -> dict[str, int]:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with open_redis(args, allow_empty_embedded=True) as (_, redis_settings):
-            stats = asyncio.run(main(str(redis_settings.url), redis_settings.key_prefix))
+            stats = asyncio.run(main(redis_settings, redis_settings.key_prefix))
     except WorkerError as exc:
         print(f"finfeed aggregator: {exc}", file=sys.stderr)
         return 1

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             stats = asyncio.run(
                 rebuild_aggregates(
                     kafka,
-                    str(redis_settings.url),
+                    redis_settings,
                     agg,
                     prefix=redis_settings.key_prefix,
                     progress=progress,
