@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipeline.companies import Token
+    from pipeline.company_registry import Token
 
 
 def _words(text: str) -> frozenset[str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.companies import CompanyRegistry, CompanyTagger, name_key
+from pipeline.companies import CompanyRegistry, CompanyTagger
+from pipeline.company_registry import name_key
 from pipeline.errors import ConfigError
 
 
