@@ -324,7 +324,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if not args.skip_embedded:
             from finfeed.classifiers import build_classifier
 
-            settings = ClassifierSettings(backend="embedded")
+            # as many intra-op threads as the worker has cores: ONNX Runtime's default pool
+            # pins its threads to every core itself, escaping the worker's pinning
+            settings = ClassifierSettings(backend="embedded", threads=args.cores or None)
             t0 = time.perf_counter()
             classifier = build_classifier(settings, aspects)
             results["classifier_load_s"] = round(time.perf_counter() - t0, 1)
