@@ -33,6 +33,7 @@ cluster shard via a hash-tagged prefix such as ``"{finfeed}:"``).
 
 from __future__ import annotations
 
+import operator
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -46,10 +47,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One call decides a batch, in order (each snippet sees the claims of those before it).
 # ARGV: prefix, horizon_ms, threshold, ttl_ms, max_bucket, epoch, epoch_ms, shards,
-#       count (snippets), then for each shard the number of bands every snippet has in
-#       it; then per snippet 4 values: id, exact, signature (uint32 BE each), event_ms
-#       (15 digits); then the band keys ("i:hex"), shard by shard, each snippet's in
-#       turn: a shard's bands are one run of ARGV, read by HMGET without any copying.
+#       then for each shard the number of bands every snippet has in it, then per
+#       snippet 5 values: id, exact, signature (uint32 BE each), event_ms (15 digits),
+#       and its bands ("i:hex", comma-separated) shard by shard: shard 0's first.
 # Returns 3 values per snippet: kind ("" = unique, claimed), canonical id, similarity.
 #
 # The band index is read once per call (one HMGET per shard and epoch, for every band of
@@ -69,18 +69,12 @@ local shards = tonumber(ARGV[8])
 local width = 4
 local LOOKBACK = 3  -- epochs read: claims younger than a horizon (= 2 epochs) are all seen
 local CHUNK = 1000  -- fields per HMGET / HSET call (Lua's unpack has a stack limit)
-local count = tonumber(ARGV[9])
-local FIRST = 10 + shards  -- the first snippet's id
+local FIRST = 9 + shards  -- the first snippet's id
+local PER = 5  -- values per snippet
+local count = (#ARGV - FIRST + 1) / PER
 local per_shard = {}  -- shard -> bands per snippet
-local base = {}  -- shard -> its k-th band of the batch is ARGV[base[shard] + k]
-local next_base = FIRST + 4 * count - 1
 for shard = 0, shards - 1 do
-  per_shard[shard] = tonumber(ARGV[10 + shard])
-  base[shard] = next_base
-  next_base = next_base + count * per_shard[shard]
-end
-if next_base ~= #ARGV then
-  return redis.error_reply('arguments do not match the declared snippet and band counts')
+  per_shard[shard] = tonumber(ARGV[9 + shard])
 end
 
 local function ekey(e, shard)
@@ -103,22 +97,57 @@ if epoch > seen then
 end
 local expire_at = (epoch + LOOKBACK + 1) * epoch_ms  -- safety net behind the UNLINK
 
--- 1. Read the index once: older epochs' values per band, and this epoch's. (A band that
+-- 1. Every band of the batch, per shard: snippet j's bands in shard s are
+--    fields[s][j * per_shard[s] + 1 ..  (j + 1) * per_shard[s]].
+local fields = {}
+local filled = {}  -- shard -> bands in fields[shard] so far
+for shard = 0, shards - 1 do
+  fields[shard] = {}
+  filled[shard] = 0
+end
+for i = FIRST + 4, #ARGV, PER do
+  local shard = 0
+  local f = fields[0]
+  local n = filled[0]
+  local left = per_shard[0]
+  for band in string.gmatch(ARGV[i], '[^,]+') do
+    while left == 0 do  -- this shard's bands are all read: on to the next shard
+      filled[shard] = n
+      shard = shard + 1
+      if shard == shards then
+        return redis.error_reply('band lists do not match the declared band counts')
+      end
+      f = fields[shard]
+      n = filled[shard]
+      left = per_shard[shard]
+    end
+    n = n + 1
+    f[n] = band
+    left = left - 1
+  end
+  filled[shard] = n
+end
+for shard = 0, shards - 1 do
+  if filled[shard] ~= count * per_shard[shard] then
+    return redis.error_reply('band lists do not match the declared band counts')
+  end
+end
+
+-- 2. Read the index once: older epochs' values per band, and this epoch's. (A band that
 --    two snippets share is read twice: harmless, and rarer than checking for it.)
 local older = {}  -- band -> values from the older epochs in the lookback
 local current = {}  -- band -> this epoch's value, updated below by each claim
 for shard = 0, shards - 1 do
-  local first = base[shard] + 1
-  local last = base[shard] + count * per_shard[shard]
+  local f = fields[shard]
   for e = epoch - LOOKBACK + 1, epoch do
     local key = ekey(e, shard)
-    for lo = first, last, CHUNK do
-      local hi = math.min(lo + CHUNK - 1, last)
-      local values = redis.call('HMGET', key, unpack(ARGV, lo, hi))
+    for lo = 1, #f, CHUNK do
+      local hi = math.min(lo + CHUNK - 1, #f)
+      local values = redis.call('HMGET', key, unpack(f, lo, hi))
       for k = 1, hi - lo + 1 do
         local v = values[k]
         if v then
-          local band = ARGV[lo + k - 1]
+          local band = f[lo + k - 1]
           if e == epoch then
             current[band] = v
           else
@@ -163,9 +192,10 @@ local function decide(j, id, exact, sig, ev_s)
   local candidates = {}
   local any = false
   for shard = 0, shards - 1 do
-    local lo = base[shard] + j * per_shard[shard] + 1
+    local f = fields[shard]
+    local lo = j * per_shard[shard] + 1
     for b = lo, lo + per_shard[shard] - 1 do
-      local band = ARGV[b]
+      local band = f[b]
       local o = older[band]
       if o then
         for _, v in ipairs(o) do
@@ -226,9 +256,10 @@ local function decide(j, id, exact, sig, ev_s)
   for shard = 0, shards - 1 do
     local w = writes[shard]
     local n = #w
-    local lo = base[shard] + j * per_shard[shard] + 1
+    local f = fields[shard]
+    local lo = j * per_shard[shard] + 1
     for b = lo, lo + per_shard[shard] - 1 do
-      local band = ARGV[b]
+      local band = f[b]
       local v = current[band]
       local value = id
       if v then
@@ -250,14 +281,14 @@ end
 
 local out = {}
 for j = 0, count - 1 do
-  local i = FIRST + 4 * j
+  local i = FIRST + PER * j
   local kind, canonical, sim = decide(j, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
   out[#out + 1] = kind
   out[#out + 1] = canonical
   out[#out + 1] = sim
 end
 
--- 2. Write this epoch's changed bands: one HSET (per CHUNK fields) per shard.
+-- 3. Write this epoch's changed bands: one HSET (per CHUNK fields) per shard.
 for shard = 0, shards - 1 do
   local args = writes[shard]
   if #args > 0 then
@@ -296,6 +327,10 @@ def pack_signature(minhash: Sequence[int]) -> bytes:
         return packer.pack(*(int(v) & 0xFFFFFFFF for v in minhash))
 
 
+def _first_only(bands: Sequence[str]) -> Sequence[str]:
+    return (bands[0],)  # itemgetter of one position returns the item, not a tuple
+
+
 def _decision(reply: Sequence[Any]) -> DedupeDecision:
     kind = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
     if not kind:
@@ -329,6 +364,7 @@ class RedisDedupeStore:
         self._shards = shards
         self._clock = clock  # wall clock (seconds) that places claims in epochs
         self._script = client.register_script(_LUA)
+        self._orders: dict[int, Callable[[Sequence[str]], Sequence[str]]] = {}
 
     def _header(self, threshold: float, horizon: timedelta) -> list[Any]:
         horizon_ms = max(2, int(horizon / timedelta(milliseconds=1)))
@@ -354,15 +390,24 @@ class RedisDedupeStore:
         n_bands = len(items[0][1].bands)
         if any(len(fp.bands) != n_bands for _, fp, _ in items):
             raise ValueError("every fingerprint in one call must have the same number of bands")
-        args = [*header, len(items)]
+        order = self._shard_order(n_bands)
+        args = list(header)
         args += [len(range(shard, n_bands, shards)) for shard in range(shards)]
         for snippet_id, fp, event_time in items:
             signature = fp.signature or pack_signature(fp.minhash)
-            args += (snippet_id, fp.exact, signature, _event_ms(event_time))
-        for shard in range(shards):
-            for _, fp, _ in items:
-                args += fp.bands[shard::shards]
+            bands = ",".join(order(fp.bands))
+            args += (snippet_id, fp.exact, signature, _event_ms(event_time), bands)
         return args
+
+    def _shard_order(self, n_bands: int) -> Callable[[Sequence[str]], Sequence[str]]:
+        """Bands reordered shard by shard (band i in shard i % shards), in one C call."""
+        order = self._orders.get(n_bands)
+        if order is None:
+            shards = self._shards
+            positions = [i for s in range(shards) for i in range(s, n_bands, shards)]
+            order = operator.itemgetter(*positions) if n_bands > 1 else _first_only
+            self._orders[n_bands] = order
+        return order
 
     def check_and_claim(
         self,
