@@ -180,7 +180,6 @@ class TransformersClassifier:
     # -- loading -------------------------------------------------------------------------
 
     def _load(self, path: Path, layout: PromptLayout | None) -> _LoadedModel:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if not path.is_dir():
