@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import operator
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -236,16 +237,16 @@ class Fingerprinter:
         """
         if not feature_sets:
             return np.empty((0, self.num_perm), dtype=np.uint32)
-        sha1 = hashlib.sha1
-        digests = b"".join(
-            sha1(gram.encode("utf-8")).digest()[:4] for grams in feature_sets for gram in grams
-        )
+        # SHA-1 of every feature, iterated in C (map), then the first 4 bytes of each
+        grams = itertools.chain.from_iterable(feature_sets)
+        digests = b"".join(map(_DIGEST, map(hashlib.sha1, map(str.encode, grams))))
         counts = np.fromiter(
             (len(g) for g in feature_sets), dtype=np.int64, count=len(feature_sets)
         )
         if counts.min() < 1:
             raise ValueError("every text needs at least one feature")
-        hv = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
+        first4 = np.frombuffer(digests, dtype=np.uint8).reshape(-1, _SHA1_BYTES)[:, :4].copy()
+        hv = _fmix32(first4.view("<u4").ravel().astype(np.uint32))
         a, b = self._perm_a, self._perm_b
         if len(feature_sets) == 1:
             phv = hv[:, None] * a
@@ -289,6 +290,8 @@ def _exact_hash(normalized: str) -> str:
     return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
 
 
+_DIGEST = type(hashlib.sha1()).digest
+_SHA1_BYTES = 20
 _BLOCK_FEATURES = 1 << 19  # uint32 cells per permutation block (2 MiB)
 _FMIX_C1 = np.uint32(0x85EBCA6B)
 _FMIX_C2 = np.uint32(0xC2B2AE35)
