@@ -33,6 +33,7 @@ cluster shard via a hash-tagged prefix such as ``"{finfeed}:"``).
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import struct
 import time
@@ -302,6 +303,8 @@ end
 return out
 """
 
+_LUA_SHA = hashlib.sha1(_LUA.encode("utf-8")).hexdigest()
+
 # Snippets per script call: bounds how long one call holds Redis (~0.05-0.1 ms a snippet).
 MAX_SCRIPT_BATCH = 64
 
@@ -363,7 +366,6 @@ class RedisDedupeStore:
         self._max_bucket = max_bucket
         self._shards = shards
         self._clock = clock  # wall clock (seconds) that places claims in epochs
-        self._script = client.register_script(_LUA)
         self._orders: dict[int, Callable[[Sequence[str]], Sequence[str]]] = {}
 
     def _header(self, threshold: float, horizon: timedelta) -> list[Any]:
@@ -398,6 +400,16 @@ class RedisDedupeStore:
             bands = ",".join(order(fp.bands))
             args += (snippet_id, fp.exact, signature, _event_ms(event_time), bands)
         return args
+
+    def _evaluate(self, calls: list[list[Any]]) -> list[Any]:
+        """The script once per call, pipelined: one round trip. (EVALSHA directly, not a
+        registered ``Script`` in the pipeline, which costs a SCRIPT EXISTS round trip
+        before every execution.)"""
+        pipe = self._client.pipeline(transaction=False)
+        for args in calls:
+            pipe.evalsha(_LUA_SHA, 0, *args)
+        replies: list[Any] = pipe.execute()
+        return replies
 
     def _shard_order(self, n_bands: int) -> Callable[[Sequence[str]], Sequence[str]]:
         """Bands reordered shard by shard (band i in shard i % shards), in one C call."""
@@ -439,15 +451,18 @@ class RedisDedupeStore:
         if not items:
             return []
         header = self._header(threshold, horizon)
+        calls = [
+            self._args(header, items[start : start + MAX_SCRIPT_BATCH])
+            for start in range(0, len(items), MAX_SCRIPT_BATCH)
+        ]
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for start in range(0, len(items), MAX_SCRIPT_BATCH):
-                self._script(
-                    keys=[],
-                    args=self._args(header, items[start : start + MAX_SCRIPT_BATCH]),
-                    client=pipe,
-                )
-            replies = pipe.execute()
+            try:
+                replies = self._evaluate(calls)
+            except redis.exceptions.NoScriptError:
+                # a new or restarted Redis (or SCRIPT FLUSH): load the script and decide
+                # again; safe, as a snippet's own claim never makes it its own duplicate
+                self._client.script_load(_LUA)
+                replies = self._evaluate(calls)
         except redis.RedisError as exc:
             raise ServiceError(f"dedupe check failed: {exc}") from exc
         flat = [x for reply in replies for x in reply]
