@@ -36,7 +36,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +287,44 @@ async def end_to_end(
     }
 
 
+def dedupe_store_steady_state(redis_url: str, per_epoch: int) -> list[dict[str, Any]]:
+    """Redis CPU of the dedupe store as its band index fills: ``per_epoch`` unique snippets
+    in each of four consecutive epochs (half a horizon each), so the last two read three
+    populated epochs and the last one also frees the epoch that left the lookback."""
+    import redis
+
+    from pipeline.dedupe import Fingerprinter
+    from workers.dedupe_store import RedisDedupeStore
+
+    texts = load_texts(4 * per_epoch, seed=5)
+    fingerprints = Fingerprinter().fingerprint_many(texts)
+    horizon = timedelta(days=7)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    now = [time.time()]
+    client = redis.Redis.from_url(redis_url)
+    pid = int(client.info("server")["process_id"])
+    store = RedisDedupeStore(client, prefix=f"steady{os.getpid()}:", clock=lambda: now[0])
+    out = []
+    for epoch in range(4):
+        items = [
+            (f"e{epoch}-{i}", fp, start + epoch * horizon / 2 + timedelta(seconds=i))
+            for i, fp in enumerate(fingerprints[epoch * per_epoch : (epoch + 1) * per_epoch])
+        ]
+        cpu0 = cpu_seconds(pid)
+        for i in range(0, len(items), 512):  # a worker's poll
+            store.check_and_claim_many(items[i : i + 512], threshold=0.7, horizon=horizon)
+        out.append(
+            {
+                "epoch": epoch,
+                "older_epochs_populated": min(epoch, 2),
+                "redis_cpu_us_per_snippet": round((cpu_seconds(pid) - cpu0) / per_epoch * 1e6, 1),
+            }
+        )
+        now[0] += horizon.total_seconds() / 2
+    client.close()
+    return out
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     from workers.embedded import EmbeddedBroker, EmbeddedRedis
 
@@ -295,6 +333,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with EmbeddedBroker() as broker, EmbeddedRedis() as redis_server:
         broker_pid = getattr(getattr(broker, "_proc", None), "pid", None)
         results.update(place_processes(args.cores, broker_pid, redis_server.url))
+        if args.dedupe_steady:
+            results["dedupe_store_steady_state"] = await asyncio.to_thread(
+                dedupe_store_steady_state, redis_server.url, args.dedupe_steady
+            )
         if not args.skip_zero:
             texts = load_texts(args.n_zero, seed=1)
             policy = MicroBatchPolicy.for_backend(
@@ -390,6 +432,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--skip-embedded", action="store_true")
     p.add_argument("--skip-zero", action="store_true")
+    p.add_argument(
+        "--dedupe-steady",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the dedupe store's Redis CPU as its index fills: N snippets in "
+        "each of 4 epochs (0 = skip)",
+    )
     p.add_argument("--profile", action="store_true", help="cProfile the zero-cost phase (stderr)")
     p.add_argument("--json", action="store_true", help="print only the JSON result")
     return p.parse_args(argv)
@@ -432,6 +482,12 @@ def print_report(r: dict[str, Any]) -> None:
             f"    dedupe script per snippet:       {z['redis_dedupe_us_per_snippet']:>9.1f} us"
             "  (Redis's own count: wall time inside the script)"
         )
+    for row in r.get("dedupe_store_steady_state", []):
+        if "epoch" in row:
+            print(
+                f"  dedupe store, epoch {row['epoch']} ({row['older_epochs_populated']} older "
+                f"populated): {row['redis_cpu_us_per_snippet']:>7.1f} us Redis CPU per snippet"
+            )
     if "classifier_alone_per_s" in r:
         e = r["end_to_end_embedded"]
         print(
