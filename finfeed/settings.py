@@ -28,7 +28,8 @@ class ClassifierSettings(_Group):
     aspects_file: Path | None = None  # YAML/JSON declaring extra aspects
     batch_size: int = Field(default=64, ge=1, le=4096)
     # embedded backend
-    embedded_model_dir: Path | None = None  # None = the artifact shipped in models/artifacts/embedded-v1/
+    # None = the artifact shipped in models/artifacts/embedded-v1/
+    embedded_model_dir: Path | None = None
     onnx: bool = True  # int8 ONNX Runtime session; False = plain torch
     threads: int | None = None  # intra-op threads; None = all cores
     # transformers backend: one local model directory per aspect, "aspect=path,aspect=path",
