@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from finfeed.commands._options import add_classifier_options, add_option, classifier_settings
-from finfeed.commands.worker import worker_settings
+from finfeed.commands.worker import add_enrichment_options, worker_settings
 
 
 def register(subparsers: Any) -> None:
@@ -52,26 +52,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace Parquet files already in --output"
     )
-    add_option(
-        parser,
-        "--dedupe-horizon-days",
-        env="FINFEED_DEDUPE_HORIZON_DAYS",
-        type=float,
-        help="how far back (in event time) duplicates are found (default 7)",
-    )
-    add_option(
-        parser,
-        "--near-duplicate-threshold",
-        env="FINFEED_NEAR_DUPLICATE_THRESHOLD",
-        type=float,
-        help="estimated Jaccard similarity from which a snippet is a near duplicate",
-    )
-    add_option(
-        parser,
-        "--company-registry",
-        env="FINFEED_COMPANY_REGISTRY",
-        help="company registry JSON Lines file",
-    )
+    add_enrichment_options(parser)
     add_classifier_options(parser)
     parser.set_defaults(func=run)
 

@@ -105,6 +105,11 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="longest wait of a snippet for its micro-batch (default: GPU 20, CPU 50)",
     )
+    add_enrichment_options(parser)
+
+
+def add_enrichment_options(parser: argparse.ArgumentParser) -> None:
+    """Dedupe and company-tagging options, shared by the worker and the backfill."""
     add_option(
         parser,
         "--dedupe-horizon-days",
