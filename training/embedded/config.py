@@ -20,7 +20,7 @@ LORA_TARGETS: tuple[str, ...] = (
 class TrainConfig:
     """Hyper-parameters of one run. Defaults are the shipped artifact's (see MODEL_CARD.md)."""
 
-    version: str = "1.1.0"
+    version: str = "1.2.0"
     # encoder input
     max_length: int = 128  # serving truncation, recorded in config.json
     train_max_length: int = 64  # training truncation: p99 of the training texts is < 40 tokens
@@ -32,7 +32,7 @@ class TrainConfig:
     lora_targets: tuple[str, ...] = LORA_TARGETS
     train_layer_norms: bool = True
     # optimisation
-    epochs: int = 3
+    epochs: int = 5
     batch_size: int = 32
     lr: float = 6e-4
     head_lr: float = 2e-3
