@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from tests.fakes.serving import serve_app
 
 POSITIVE = ("beats", "raises", "record", "upgrade", "soars")
 NEGATIVE = ("misses", "cuts", "probe", "falls", "downgrade")
@@ -44,12 +44,6 @@ def keyword_label(text: str) -> str:
     if any(w in lowered for w in POSITIVE):
         return "positive"
     return "neutral"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _snippet(messages: list[dict[str, Any]]) -> str:
@@ -130,27 +124,6 @@ def create_app(stall_s: float = 5.0) -> Any:
 @contextmanager
 def running_server(**kwargs: Any) -> Iterator[tuple[str, Any]]:
     """Serve ``create_app`` with uvicorn on a free port; yields (base URL ending /v1, app)."""
-    import httpx
-    import uvicorn
-
     app = create_app(**kwargs)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/models", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    else:
-        server.should_exit = True
-        raise RuntimeError("fake OpenAI server did not start")
-    try:
-        yield url, app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(app, what="fake OpenAI server") as url:
+        yield url + "/v1", app

@@ -28,7 +28,6 @@ Fault injection for tests: ``POST /_fake/faults {"fail": [503, 429], "retry_afte
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -37,11 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fakes.serving import serve_app
 
 
 class TinyEngine:
@@ -303,29 +298,5 @@ def create_app(
 @contextmanager
 def running_server(model_dir: Path, **kwargs: Any) -> Iterator[str]:
     """Serve ``create_app(model_dir)`` with uvicorn on a free port; yields the base URL."""
-    import httpx
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(model_dir, **kwargs), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    else:
-        server.should_exit = True
-        raise RuntimeError("fake SGLang server did not start")
-    try:
+    with serve_app(create_app(model_dir, **kwargs), what="fake SGLang server") as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

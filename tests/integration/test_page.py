@@ -10,8 +10,6 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,9 +21,9 @@ import pytest
 from finfeed.api.app import create_app
 from finfeed.settings import AggregateSettings, ApiSettings
 from pipeline.aspects import BUILTIN_ASPECTS, DEFAULT_ASPECT_NAMES
+from tests.fakes.serving import serve_app
 from tests.integration.aggregate_reference import scenario
 from workers.aggregate_store import AggregateStore
-from workers.embedded import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -89,8 +87,6 @@ def count_colour(img: np.ndarray, rgb: tuple[int, int, int], tol: int = 24) -> i
 
 @pytest.fixture
 def served(redis_client) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    import uvicorn
-
     now = datetime.now(UTC) - timedelta(minutes=5)
     store = AggregateStore(redis_client, AggregateSettings(), prefix="page:")
     store.apply(scenario(41, now=now, companies=("TSLA", "EMPTYCO"), n=500)[:400])
@@ -99,17 +95,8 @@ def served(redis_client) -> Iterator[str]:  # type: ignore[no-untyped-def]
     redis_client.zadd("page:agg:symbols", {"EMPTYCO": 1})
     aspects = tuple(BUILTIN_ASPECTS[n] for n in DEFAULT_ASPECT_NAMES)
     app = create_app(ApiSettings(), store, None, aspects)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(app, what="the finfeed API") as url:
+        yield url
 
 
 def screenshot(url: str, out: Path) -> np.ndarray:

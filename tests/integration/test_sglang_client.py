@@ -17,8 +17,9 @@ from models.errors import BackpressureError, ClassifierError, UnsupportedAspectE
 from models.sglang_client import SGLangClassifier
 from models.transformers_backend import TransformersClassifier
 from pipeline.aspects import FORWARD_LOOKING, PREDICTION, SENTIMENT
-from tests.fakes.sglang_server import free_port, running_server
+from tests.fakes.sglang_server import running_server
 from tests.fakes.tiny_qwen import save_tiny_model
+from workers.embedded import free_port
 
 pytestmark = pytest.mark.integration
 
