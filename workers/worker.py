@@ -28,23 +28,23 @@ import contextlib
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 
-from finfeed import serialization
 from finfeed.settings import KafkaSettings
 from models.errors import BackpressureError
 from pipeline.batching import MicroBatcher, MicroBatchPolicy
-from pipeline.records import DeadLetterRecord, RecordEncoder, SourcePosition
+from pipeline.records import SourcePosition
 from workers.enricher import Enricher, PendingSnippet, Prepared, RawInput, Scored, Validated
 from workers.errors import ServiceError, WorkerError
 from workers.kafka import client_kwargs
 from workers.metrics import HealthServer, WorkerMetrics
 from workers.offsets import OffsetTracker, Ticket
-from workers.publisher import BatchPublisher, RecordTooLargeError
+from workers.outputs import OutputEncoder, OutputUnit
+from workers.publisher import BatchPublisher
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +95,6 @@ class WorkerStats:
         return {**asdict(self), "accounted": self.accounted}
 
 
-@dataclass(slots=True)
-class _Unit:
-    """Outputs of some inputs, in flight to the broker, and the inputs they finish."""
-
-    futures: list[asyncio.Future[Any]]
-    tickets: list[Ticket[Any]]
-    enriched: int = 0
-    duplicates: int = 0
-    dead_letter: int = 0
-    points: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    dup_kinds: dict[str, int] = field(default_factory=dict)
-
-    def dead(self, reason: str, ticket: Ticket[Any]) -> None:
-        self.tickets.append(ticket)
-        self.dead_letter += 1
-        self.reasons[reason] = self.reasons.get(reason, 0) + 1
-
-
 class EnrichmentWorker:
     """One consumer-group member: validate, dedupe, score, publish, commit."""
 
@@ -141,7 +122,7 @@ class EnrichmentWorker:
         self._batcher: MicroBatcher[PendingSnippet[Ticket[Any]]] = MicroBatcher(policy)
         self._dedupe_q: asyncio.Queue[Validated[Ticket[Any]] | None] | None = None
         self._classify_q: asyncio.Queue[list[PendingSnippet[Ticket[Any]]] | None] | None = None
-        self._ack_q: asyncio.Queue[_Unit | None] | None = None
+        self._ack_q: asyncio.Queue[OutputUnit | None] | None = None
         self._progress = asyncio.Event()
         self._commit_lock = asyncio.Lock()
         self._pause_reasons: set[str] = set()
@@ -186,6 +167,7 @@ class EnrichmentWorker:
             isolation_level="read_committed",
         )
         self._publisher = BatchPublisher(self._producer)
+        self._outputs = OutputEncoder(self.kafka, self.enricher, self._publisher.max_record_bytes)
         self._consumer.subscribe([self.kafka.topic_raw], listener=_Rebalance(self))
         try:
             await self._producer.start()
@@ -409,18 +391,8 @@ class EnrichmentWorker:
                 self._resume("dedupe_store")
 
     async def _publish_prepared(self, prepared: Prepared[Ticket[Any]]) -> None:
-        k = self.kafka
-        unit = _Unit(futures=[], tickets=[])
-        rows: list[tuple[str, bytes, bytes]] = []
-        for record, ticket in prepared.dead_letters:
-            rows.append(self._deadletter_row(record))
-            unit.dead(record.reason, ticket)
-        for dup, ticket in prepared.duplicates:
-            rows.append((k.topic_duplicates, dup.id.encode(), serialization.dumps(dup.to_dict())))
-            unit.tickets.append(ticket)
-            unit.duplicates += 1
-            unit.dup_kinds[dup.kind] = unit.dup_kinds.get(dup.kind, 0) + 1
-        await self._submit(unit, rows)
+        """Dead letters and duplicates of a poll go out at once."""
+        await self._submit(*self._outputs.prepared(prepared))
 
     # -- classify and publish -----------------------------------------------------------
 
@@ -467,58 +439,9 @@ class EnrichmentWorker:
                 self._resume("backpressure")
 
     async def _publish_scored(self, scored: Scored[Ticket[Any]]) -> None:
-        k = self.kafka
-        unit = _Unit(futures=[], tickets=[])
-        rows: list[tuple[str, bytes, bytes]] = []
-        processed_at = self.enricher.clock()
-        limit = self._publisher.max_record_bytes
-        encoder = RecordEncoder()  # shared parts (scores, times) are converted once
-        dumps = serialization.dumps
-        for item, scores in scored.scored:
-            try:
-                [(enriched, points, ticket)] = self.enricher.finish([(item, scores)], processed_at)
-                record, point_dicts = encoder.enriched(enriched, points)
-                encoded = [(k.topic_enriched, enriched.id.encode(), dumps(record))]
-                encoded += [
-                    (k.topic_timeseries, p.company.encode(), dumps(d))
-                    for p, d in zip(points, point_dicts, strict=True)
-                ]
-                too_big = max(len(v) for _, _, v in encoded)
-                if too_big > limit:
-                    raise RecordTooLargeError(
-                        f"an output record of {too_big} bytes exceeds {limit}"
-                    )
-            except Exception as exc:  # a record that breaks building or encoding
-                log.warning("building records failed for snippet %s: %s", item.snippet.id, exc)
-                dl = self.enricher.processing_error(exc, item.raw, item.position, processed_at)
-                rows.append(self._deadletter_row(dl))
-                unit.dead(dl.reason, item.token)
-                continue
-            rows.extend(encoded)
-            unit.tickets.append(ticket)
-            unit.enriched += 1
-            unit.points += len(points)
-        for record, ticket in scored.failed:
-            rows.append(self._deadletter_row(record))
-            unit.dead(record.reason, ticket)
-        await self._submit(unit, rows)
+        await self._submit(*self._outputs.scored(scored))
 
-    def _deadletter_row(self, record: DeadLetterRecord) -> tuple[str, bytes, bytes]:
-        """A dead letter, its original bytes truncated if they would not fit one record."""
-        value = serialization.dumps(record.to_dict())
-        if len(value) > self._publisher.max_record_bytes:
-            keep = self._publisher.max_record_bytes // 3  # raw is carried as text and base64
-            record = DeadLetterRecord(
-                reason=record.reason,
-                detail=f"{record.detail} [raw truncated from {len(record.raw)} to {keep} bytes]",
-                raw=record.raw[:keep],
-                source=record.source,
-                failed_at=record.failed_at,
-            )
-            value = serialization.dumps(record.to_dict())
-        return (self.kafka.topic_deadletter, record.id.encode(), value)
-
-    async def _submit(self, unit: _Unit, rows: list[tuple[str, bytes, bytes]]) -> None:
+    async def _submit(self, unit: OutputUnit, rows: list[tuple[str, bytes, bytes]]) -> None:
         """Queue ``rows`` for the broker; the ack loop finishes ``unit`` once they are acked.
 
         Appending to the producer's batches waits only when its buffer is full (natural
