@@ -101,3 +101,88 @@ def classifier_settings(args: argparse.Namespace) -> Any:
             sglang_tokenizer_path="sglang_tokenizer",
         )
     )
+
+
+KAFKA_TOPICS = ("raw", "enriched", "timeseries", "duplicates", "deadletter", "aggregates")
+
+
+def add_kafka_options(
+    parser: argparse.ArgumentParser, *, topics: tuple[str, ...] = ("raw",), group: bool = True
+) -> None:
+    """--bootstrap, --security-protocol, --group-id (when ``group``), --topic-NAME per topic."""
+    from finfeed.settings import KafkaSettings
+
+    defaults = KafkaSettings.model_fields
+    add_option(
+        parser,
+        "--bootstrap",
+        env="FINFEED_KAFKA_BOOTSTRAP",
+        help="Kafka bootstrap servers (default localhost:9092)",
+    )
+    add_option(
+        parser,
+        "--security-protocol",
+        env="FINFEED_KAFKA_SECURITY_PROTOCOL",
+        choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+        help="Kafka security protocol (SASL user, password, mechanism and TLS files: "
+        "FINFEED_KAFKA_SASL_USERNAME, _SASL_PASSWORD, _SASL_MECHANISM, _SSL_CAFILE, "
+        "_SSL_CERTFILE, _SSL_KEYFILE)",
+    )
+    if group:
+        add_option(
+            parser,
+            "--group-id",
+            env="FINFEED_KAFKA_GROUP_ID",
+            help=f"consumer group (default {defaults['group_id'].default})",
+        )
+    for name in topics:
+        field = f"topic_{name}"
+        add_option(
+            parser,
+            f"--topic-{name}",
+            env=f"FINFEED_KAFKA_TOPIC_{name.upper()}",
+            help=f"{name} topic (default {defaults[field].default})",
+        )
+
+
+def kafka_settings(args: argparse.Namespace) -> Any:
+    """``KafkaSettings`` from the environment and whichever Kafka flags the command has."""
+    from finfeed.settings import KafkaSettings
+
+    fields = {"bootstrap": "bootstrap", "group_id": "group_id"}
+    fields["security_protocol"] = "security_protocol"
+    fields.update({f"topic_{name}": f"topic_{name}" for name in KAFKA_TOPICS})
+    return KafkaSettings(**overrides(args, **fields))
+
+
+def add_redis_options(parser: argparse.ArgumentParser) -> None:
+    """--redis-url, --redis-embedded-path, --key-prefix."""
+    add_option(
+        parser,
+        "--redis-url",
+        env="FINFEED_REDIS_URL",
+        help="Redis URL, redis:// or rediss:// (default: an embedded Redis; password and CA "
+        "file: FINFEED_REDIS_PASSWORD, FINFEED_REDIS_SSL_CA_CERTS)",
+    )
+    add_option(
+        parser,
+        "--redis-embedded-path",
+        env="FINFEED_REDIS_EMBEDDED_PATH",
+        help="embedded Redis database file, used when no Redis URL is set",
+    )
+    add_option(
+        parser,
+        "--key-prefix",
+        env="FINFEED_REDIS_KEY_PREFIX",
+        help="Redis key prefix (default finfeed:)",
+    )
+
+
+def redis_settings(args: argparse.Namespace) -> Any:
+    from finfeed.settings import RedisSettings
+
+    return RedisSettings(
+        **overrides(
+            args, url="redis_url", embedded_path="redis_embedded_path", key_prefix="key_prefix"
+        )
+    )

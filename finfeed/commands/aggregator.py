@@ -12,14 +12,17 @@ import json
 import sys
 from typing import Any
 
-from finfeed.commands._options import add_option
+from finfeed.commands._options import (
+    add_kafka_options,
+    add_option,
+    add_redis_options,
+    kafka_settings,
+)
 from finfeed.commands.query import (
     add_aggregate_options,
-    add_redis_options,
     aggregate_settings,
     open_redis,
 )
-from finfeed.commands.rebuild_aggregates import add_kafka_options, kafka_settings
 
 
 def register(subparsers: Any) -> None:
@@ -29,7 +32,7 @@ def register(subparsers: Any) -> None:
         description="Maintain per-company point-in-time rolling aggregates in Redis and "
         "publish updates to sentiment.aggregates.",
     )
-    add_kafka_options(parser)
+    add_kafka_options(parser, topics=("timeseries", "aggregates"), group=False)
     add_option(
         parser,
         "--idle-exit-s",

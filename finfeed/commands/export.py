@@ -28,8 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from finfeed.commands._options import add_option
-from finfeed.commands.rebuild_aggregates import add_kafka_options, kafka_settings
+from finfeed.commands._options import add_kafka_options, add_option, kafka_settings
 
 
 def register(subparsers: Any) -> None:
@@ -86,7 +85,7 @@ def register(subparsers: Any) -> None:
         help="event-time bucket size in seconds (default 86400); as the aggregator's",
     )
     parser.add_argument("--revised", action="store_true", help="also rows as known at export time")
-    add_kafka_options(parser)
+    add_kafka_options(parser, topics=("timeseries",), group=False)
     parser.set_defaults(func=run)
 
 

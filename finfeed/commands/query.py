@@ -19,25 +19,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from finfeed.commands._options import add_option, overrides
-
-
-def add_redis_options(parser: argparse.ArgumentParser) -> None:
-    add_option(
-        parser, "--redis-url", env="FINFEED_REDIS_URL", help="Redis URL (redis:// or rediss://)"
-    )
-    add_option(
-        parser,
-        "--redis-embedded-path",
-        env="FINFEED_REDIS_EMBEDDED_PATH",
-        help="embedded Redis database file, used when no Redis URL is set",
-    )
-    add_option(
-        parser,
-        "--key-prefix",
-        env="FINFEED_REDIS_KEY_PREFIX",
-        help="Redis key prefix (default finfeed:)",
-    )
+from finfeed.commands._options import add_option, add_redis_options, overrides, redis_settings
 
 
 def add_aggregate_options(parser: argparse.ArgumentParser) -> None:
@@ -61,16 +43,6 @@ def add_aggregate_options(parser: argparse.ArgumentParser) -> None:
         env="FINFEED_AGG_WINDOW_DAYS",
         type=float,
         help="default rolling window in days (default 7)",
-    )
-
-
-def redis_settings(args: argparse.Namespace) -> Any:
-    from finfeed.settings import RedisSettings
-
-    return RedisSettings(
-        **overrides(
-            args, url="redis_url", embedded_path="redis_embedded_path", key_prefix="key_prefix"
-        )
     )
 
 

@@ -16,31 +16,12 @@ import json
 import sys
 from typing import Any
 
-from finfeed.commands._options import add_option, overrides
+from finfeed.commands._options import add_kafka_options, add_redis_options, kafka_settings
 from finfeed.commands.query import (
     add_aggregate_options,
-    add_redis_options,
     aggregate_settings,
     open_redis,
 )
-
-
-def add_kafka_options(parser: argparse.ArgumentParser) -> None:
-    add_option(parser, "--bootstrap", env="FINFEED_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers")
-    add_option(
-        parser,
-        "--topic-timeseries",
-        env="FINFEED_KAFKA_TOPIC_TIMESERIES",
-        help="time-series topic (default sentiment.timeseries)",
-    )
-
-
-def kafka_settings(args: argparse.Namespace) -> Any:
-    from finfeed.settings import KafkaSettings
-
-    return KafkaSettings(
-        **overrides(args, bootstrap="bootstrap", topic_timeseries="topic_timeseries")
-    )
 
 
 def register(subparsers: Any) -> None:
@@ -50,7 +31,7 @@ def register(subparsers: Any) -> None:
         description="Empty the Redis aggregates and replay sentiment.timeseries from the "
         "beginning; answers (as_of included) are identical afterwards.",
     )
-    add_kafka_options(parser)
+    add_kafka_options(parser, topics=("timeseries",), group=False)
     add_redis_options(parser)
     add_aggregate_options(parser)
     parser.add_argument("--json", action="store_true", help="print the counters as JSON")

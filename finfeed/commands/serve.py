@@ -16,12 +16,12 @@ from typing import Any
 from finfeed.commands._options import (
     add_classifier_options,
     add_option,
+    add_redis_options,
     classifier_settings,
     overrides,
 )
 from finfeed.commands.query import (
     add_aggregate_options,
-    add_redis_options,
     aggregate_settings,
     open_redis,
 )

@@ -13,8 +13,7 @@ import os
 import sys
 from typing import Any
 
-from finfeed.commands._options import add_option
-from finfeed.commands.worker import add_kafka_options, kafka_settings
+from finfeed.commands._options import add_kafka_options, add_option, kafka_settings
 
 
 def register(subparsers: Any) -> None:

@@ -17,77 +17,14 @@ from typing import Any
 
 from finfeed.commands._options import (
     add_classifier_options,
+    add_kafka_options,
     add_option,
+    add_redis_options,
     classifier_settings,
+    kafka_settings,
     overrides,
+    redis_settings,
 )
-
-
-def add_kafka_options(parser: argparse.ArgumentParser, *, group: bool = True) -> None:
-    add_option(
-        parser,
-        "--bootstrap",
-        env="FINFEED_KAFKA_BOOTSTRAP",
-        help="Kafka bootstrap servers (default localhost:9092)",
-    )
-    add_option(
-        parser,
-        "--topic-raw",
-        env="FINFEED_KAFKA_TOPIC_RAW",
-        help="raw input topic (default news.raw)",
-    )
-    if group:
-        add_option(
-            parser,
-            "--group-id",
-            env="FINFEED_KAFKA_GROUP_ID",
-            help="consumer group (default finfeed-enrich)",
-        )
-    add_option(
-        parser,
-        "--security-protocol",
-        env="FINFEED_KAFKA_SECURITY_PROTOCOL",
-        choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
-        help="Kafka security protocol (SASL user, password, mechanism and TLS files: "
-        "FINFEED_KAFKA_SASL_USERNAME, _SASL_PASSWORD, _SASL_MECHANISM, _SSL_CAFILE, "
-        "_SSL_CERTFILE, _SSL_KEYFILE)",
-    )
-
-
-def kafka_settings(args: argparse.Namespace) -> Any:
-    from finfeed.settings import KafkaSettings
-
-    return KafkaSettings(
-        **overrides(
-            args,
-            bootstrap="bootstrap",
-            topic_raw="topic_raw",
-            group_id="group_id",
-            security_protocol="security_protocol",
-        )
-    )
-
-
-def add_redis_options(parser: argparse.ArgumentParser) -> None:
-    add_option(
-        parser,
-        "--redis-url",
-        env="FINFEED_REDIS_URL",
-        help="Redis URL, redis:// or rediss:// (default: an embedded Redis, single worker only; "
-        "password and CA file: FINFEED_REDIS_PASSWORD, FINFEED_REDIS_SSL_CA_CERTS)",
-    )
-    add_option(
-        parser,
-        "--redis-prefix",
-        env="FINFEED_REDIS_KEY_PREFIX",
-        help="Redis key prefix (default finfeed:)",
-    )
-
-
-def redis_settings(args: argparse.Namespace) -> Any:
-    from finfeed.settings import RedisSettings
-
-    return RedisSettings(**overrides(args, url="redis_url", key_prefix="redis_prefix"))
 
 
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
