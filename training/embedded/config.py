@@ -39,6 +39,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_frac: float = 0.06
     label_smoothing: float = 0.05
+    # exponential moving average of the trainable weights; dev evaluation, model selection
+    # and the artifact use the averaged weights (0 turns it off)
+    ema_decay: float = 0.0
     seed: int = 13
     threads: int = 2
     # data mixing (see training.embedded.data)

@@ -127,6 +127,33 @@ def dev_score(reports: Mapping[str, Mapping[str, EvalReport]]) -> float:
 # --------------------------------------------------------------------------- loop
 
 
+class WeightAverage:
+    """Exponential moving average of the trainable weights (Polyak averaging).
+
+    ``update`` after each optimiser step; ``swap_in`` loads the averaged weights for
+    evaluation and returns the live ones, to load back before training goes on.
+    """
+
+    def __init__(self, model: EncoderWithHeads, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.shadow = trainable_state(model)
+
+    @torch.no_grad()
+    def update(self, model: EncoderWithHeads) -> None:
+        self.updates += 1
+        # early on the average would mostly remember the initial weights: warm the decay up
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for name, param in model.named_parameters():
+            if name in self.shadow:
+                self.shadow[name].lerp_(param.detach(), 1.0 - decay)
+
+    def swap_in(self, model: EncoderWithHeads) -> dict[str, torch.Tensor]:
+        live = trainable_state(model)
+        model.load_state_dict(self.shadow, strict=False)
+        return live
+
+
 def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -179,6 +206,7 @@ def train(
     work_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = work_dir / "checkpoint.pt"
     step, best_score, best_state, history = 0, -1.0, trainable_state(model), []
+    ema = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
     if (resume or finalize) and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ckpt["trainable"], strict=False)
@@ -186,6 +214,8 @@ def train(
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best_score, best_state = ckpt["step"], ckpt["best_score"], ckpt["best_state"]
         history = ckpt["history"]
+        if ema is not None and ckpt.get("ema") is not None:
+            ema.shadow = ckpt["ema"]
         log.info("resumed at step %d (best dev score %.4f)", step, best_score)
     elif finalize:
         raise FileNotFoundError(f"--finalize needs a checkpoint at {ckpt_path}")
@@ -202,6 +232,7 @@ def train(
                 "best_score": best_score,
                 "best_state": best_state,
                 "history": history,
+                "ema": ema.shadow if ema is not None else None,
                 "config": config.to_dict(),
             },
             work_dir / "checkpoint.tmp",
@@ -226,6 +257,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(body_params + head_params, 1.0)
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update(model)
             step += 1
             if step % 50 == 0:
                 rate = step / max(1e-9, time.monotonic() - started)
@@ -238,6 +271,7 @@ def train(
                     rate,
                 )
             if step % eval_every == 0 or step == total_steps:
+                live = ema.swap_in(model) if ema is not None else None
                 reports = {
                     src: report(splits.dev[src], predict(model, items_))
                     for src, items_ in dev_items.items()
@@ -259,6 +293,8 @@ def train(
                 log.info("dev %s", json.dumps(entry))
                 if score > best_score:
                     best_score, best_state = score, trainable_state(model)
+                if live is not None:
+                    model.load_state_dict(live, strict=False)
                 save_checkpoint()
 
     model.load_state_dict(best_state, strict=False)
@@ -327,6 +363,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--lora-rank", type=int, default=None)
+    parser.add_argument(
+        "--ema-decay", type=float, default=None, help="weight averaging decay (0 = off)"
+    )
     parser.add_argument("--version", default=None, help="artifact version string")
 
 
@@ -339,6 +378,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             ("threads", "threads"),
             ("lr", "lr"),
             ("lora_rank", "lora_rank"),
+            ("ema_decay", "ema_decay"),
             ("version", "version"),
         ]
         if getattr(args, attr, None) is not None
