@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GROUP_ID = "finfeed-aggregates"
 FETCH_MAX_RECORDS = 2_000
+PRUNE_EVERY_S = 3600.0  # how often the symbol index drops companies past the retention
 
 
 def _client_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
@@ -87,11 +88,16 @@ async def run_aggregator(
     idle_exit_s: float | None = None,
     prefix: str = "finfeed:",
     group_id: str = GROUP_ID,
+    prune_every_s: float = PRUNE_EVERY_S,
 ) -> dict[str, int]:
     """Consume ``sentiment.timeseries`` until ``stop`` is set (or idle for ``idle_exit_s``).
 
+    At start and every ``prune_every_s`` the symbol index forgets companies with nothing
+    known within the retention (their buckets expire by themselves).
+
     Returns counters: ``consumed``, ``applied`` (points that changed the store),
-    ``published`` (aggregates produced), ``invalid`` (dead letters), ``commits``.
+    ``published`` (aggregates produced), ``invalid`` (dead letters), ``commits``,
+    ``pruned`` (symbols forgotten).
     """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
     from aiokafka.errors import CommitFailedError, KafkaError
@@ -110,7 +116,9 @@ async def run_aggregator(
         **common,
     )
     producer = AIOKafkaProducer(acks="all", linger_ms=5, **common)
-    stats = {"consumed": 0, "applied": 0, "published": 0, "invalid": 0, "commits": 0}
+    stats = {
+        "consumed": 0, "applied": 0, "published": 0, "invalid": 0, "commits": 0, "pruned": 0
+    }  # fmt: skip
     try:
         await consumer.start()
         await producer.start()
@@ -119,8 +127,12 @@ async def run_aggregator(
         await producer.stop()
         raise ServiceError(f"cannot reach Kafka at {kafka.bootstrap}: {exc}") from exc
     last_data = time.monotonic()
+    last_prune: float | None = None
     try:
         while not stop.is_set():
+            if last_prune is None or time.monotonic() - last_prune >= prune_every_s:
+                stats["pruned"] += await asyncio.to_thread(store.prune_symbols)
+                last_prune = time.monotonic()
             batch = await consumer.getmany(timeout_ms=500, max_records=FETCH_MAX_RECORDS)
             messages = [m for msgs in batch.values() for m in msgs]
             if not messages:

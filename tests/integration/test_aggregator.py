@@ -99,8 +99,12 @@ async def test_aggregator_then_rebuild_gives_identical_answers(
     records = [(p.company, json.dumps(p.to_dict()).encode()) for p in points]
     records.insert(17, ("TSLA", b"{not json"))
     await _produce(kafka, partitions, records)
+    # a company last heard of before the retention: the aggregator's prune forgets it
+    stale_ms = int((NOW - timedelta(days=agg.retention_days + 1)).timestamp() * 1000)
+    redis_client.zadd("ag:agg:symbols", {"OLDCO": stale_ms})
 
     stats = await run_aggregator(kafka, redis_url, agg, idle_exit_s=2.0, prefix="ag:")
+    assert stats["pruned"] == 1 and redis_client.zscore("ag:agg:symbols", "OLDCO") is None
     assert stats["consumed"] == len(records)
     assert stats["invalid"] == 1
     assert stats["applied"] == len({p.id for p in points})  # redeliveries were no-ops
