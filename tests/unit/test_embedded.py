@@ -142,7 +142,9 @@ def test_order_preserved_with_mixed_lengths(
             # (see models.embedded); fp32 torch is batch-invariant
             tol = 0.15 if runtime == "onnx" else 1e-4
             np.testing.assert_allclose(batched[name][i], alone[name][0], atol=tol)
-            assert batched[name][i].argmax() == alone[name][0].argmax()
+            top2 = np.sort(alone[name][0])[-2:]
+            if runtime == "torch" or top2[1] - top2[0] > 0.1:  # near a tie int8 may flip it
+                assert batched[name][i].argmax() == alone[name][0].argmax()
     labels = [s["sentiment"].label for s in classifier.classify(texts, [SENTIMENT])]
     assert labels[0] == "negative" and labels[2] == "positive"
 

@@ -141,3 +141,30 @@ def test_written_artifact_serves_the_trained_network(tmp_path: Path) -> None:
         torch.testing.assert_close(torch.from_numpy(served[name]), probs, atol=1e-4, rtol=0)
     assert "LoRA rank 4" in (tmp_path / "MODEL_CARD.md").read_text()
     assert json.loads((tmp_path / "config.json").read_text())["lora"]["rank"] == 4
+
+
+def test_finished_artifact_carries_a_lexical_head_chosen_on_dev(
+    tmp_path: Path, data_dirs: tuple[Path, Path]
+) -> None:
+    """finish_artifact fits the lexical head on the written encoder, records it, and the
+    artifact then serves the blend; an aspect with a label missing from training gets none."""
+    from training.embedded.train import finish_artifact
+
+    data, aspects = data_dirs
+    config = dataclasses.replace(TrainConfig(), lora_rank=4, lexical_min_df=1)
+    splits = build_splits(data, aspects, config)
+    out = tmp_path / "art"
+    write_artifact(build_model(config, ASPECT_LABELS).eval(), config, out, splits, [], 0.5)
+    metrics = finish_artifact(out, splits, config)
+    doc = json.loads((out / "config.json").read_text())
+    lexical = doc["lexical"]
+    assert set(lexical["weights"]) == {"sentiment", "forward_looking"}  # prediction: "no" only
+    assert set(lexical["dev_scores"]["sentiment"]) == {f"{w:g}" for w in config.lexical_weight_grid}
+    assert doc["metrics"] == metrics and "metrics_encoder_only" in doc
+    assert "Lexical head" in (out / "MODEL_CARD.md").read_text()
+    served = EmbeddedClassifier(out, use_onnx=False)
+    assert served.lexical is not None
+    # rewriting the encoder without a lexical block removes the stale head
+    write_artifact(build_model(config, ASPECT_LABELS).eval(), config, out, splits, [], 0.5)
+    assert not (out / "lexical.safetensors").exists()
+    assert EmbeddedClassifier(out, use_onnx=False).lexical is None

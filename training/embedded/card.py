@@ -10,6 +10,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 from models.embedded import MODEL_NAME, EncoderWithHeads
+from models.lexical import LEXICAL_FILE
 from training.embedded.config import TrainConfig
 from training.embedded.data import ASPECT_LABELS, Splits
 from training.embedded.model import adapter_state, head_state
@@ -25,8 +26,13 @@ def write_artifact(
     history: list[dict[str, Any]],
     best_dev_score: float,
     metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
+    """Tensors and config.json; ``extra`` adds top-level blocks (``lexical``,
+    ``metrics_encoder_only``). Without a ``lexical`` block a stale lexical head is removed."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not (extra or {}).get("lexical"):
+        (out_dir / LEXICAL_FILE).unlink(missing_ok=True)
     save_file(adapter_state(model), str(out_dir / "adapters.safetensors"))
     save_file(head_state(model), str(out_dir / "heads.safetensors"))
     doc = {
@@ -52,6 +58,7 @@ def write_artifact(
             "dev_history": history,
         },
         "metrics": metrics or {},
+        **(extra or {}),
     }
     (out_dir / "config.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
@@ -70,12 +77,31 @@ def _metric_rows(metrics: dict[str, Any]) -> list[str]:
     return rows
 
 
+ENCODER_FILES = ("adapters.safetensors", "heads.safetensors")
+
+
+def _lexical_lines(doc: dict[str, Any]) -> list[str]:
+    lex = doc.get("lexical")
+    if not lex:
+        return []
+    feat = lex["featurizer"]
+    weights = ", ".join(f"{a} {w:g}" for a, w in lex["weights"].items())
+    return [
+        f"- Lexical head (`lexical.safetensors`): word 1-2-grams and in-word character "
+        f"{feat['char_min']}-{feat['char_max']}-grams, hashed into 2^{feat['hash_bits']} ids, "
+        f"TF-IDF (min_df {lex['min_df']}: {lex['features']} kept features), one logistic "
+        f"regression per aspect (C {lex['c']}).",
+        f"  Blended with the encoder as p_enc^(1-w) * p_lex^w, w per aspect chosen by pooled "
+        f"dev log-loss: {weights}.",
+    ]
+
+
 def write_model_card(out_dir: Path) -> None:
     """MODEL_CARD.md from config.json (so the card always matches the shipped numbers)."""
     doc = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     cfg = doc["training"]["config"]
     data = doc["training"]["data"]
-    size_kb = sum(p.stat().st_size for p in out_dir.glob("*.safetensors")) / 1024
+    size_kb = sum((out_dir / f).stat().st_size for f in ENCODER_FILES) / 1024
     lines = [
         f"# {doc['name']} {doc['version']}",
         "",
@@ -96,6 +122,7 @@ def write_model_card(out_dir: Path) -> None:
         f"(training: {cfg['train_max_length']}).",
         "- Serving: merged network exported to ONNX and dynamically quantised to int8 "
         "(ONNX Runtime), cached per artifact hash; `use_onnx=False` runs fp32 torch.",
+        *_lexical_lines(doc),
         "",
         "## Training data",
         "- `tfns`: Twitter Financial News Sentiment train (MIT); 10 % carved off as dev.",
@@ -115,7 +142,13 @@ def write_model_card(out_dir: Path) -> None:
         f"Multi-task masked cross-entropy (label smoothing {cfg['label_smoothing']}), AdamW "
         f"(lr {cfg['lr']} adapters/LayerNorms, {cfg['head_lr']} heads, weight decay "
         f"{cfg['weight_decay']}), {cfg['warmup_frac']:.0%} warmup then cosine, {cfg['epochs']} "
-        f"epochs, batch {cfg['batch_size']}, length-bucketed batches, {cfg['threads']} CPU threads.",
+        f"epochs, batch {cfg['batch_size']}, length-bucketed batches, {cfg['threads']} CPU threads"
+        + (
+            f"; dev evaluation, selection and the artifact use an exponential moving average "
+            f"of the weights (decay {cfg['ema_decay']})."
+            if cfg.get("ema_decay")
+            else "."
+        ),
         "Model selection: best mean dev macro-F1 over (dev source, aspect) pairs, evaluated twice",
         f"per epoch (best {doc['training']['best_dev_score']:.4f}). TFNS validation, SEntFiN test and",
         "the aspect test split were never used for selection; they are scored once, through",
@@ -123,6 +156,16 @@ def write_model_card(out_dir: Path) -> None:
         "",
         "## Held-out metrics",
         *_metric_rows(doc["metrics"]),
+        *(
+            [
+                "",
+                "Encoder alone (no lexical blend), same sets:",
+                "",
+                *_metric_rows(doc["metrics_encoder_only"]),
+            ]
+            if doc.get("metrics_encoder_only")
+            else []
+        ),
         "",
         "## Why this design",
         "- Fine-tuning, not a frozen encoder: MiniLM mean embeddings + logistic regression reach",
@@ -136,6 +179,18 @@ def write_model_card(out_dir: Path) -> None:
         "- Mean pooling: the base was trained as a sentence encoder with mean pooling.",
         "- One shared encoder pass, one linear head per aspect, multi-task loss masked to the",
         "  aspects a row is labelled on: three aspects cost one forward pass.",
+        *(
+            [
+                "- A lexical head beside the encoder: news and wire copy repeat fixed wordings",
+                '  ("cuts to Sell", "price target raised", "misses estimates") that a',
+                "  bag of n-grams scores exactly, while a 6-layer encoder smooths them; the",
+                "  two err differently, so their weighted geometric mean beats either. It costs",
+                "  no download, ~0.1 ms per snippet and ~1.7 MB; the weight per aspect comes",
+                "  from dev log-loss, and the encoder-alone table above shows its held-out effect.",
+            ]
+            if doc.get("lexical")
+            else []
+        ),
         "- Model selection on dev splits carved from the training sources (TFNS train,",
         "  SEntFiN, aspect train rows), not on TFNS validation, so headline-style benchmarks",
         "  weigh as much as tweets. Epochs are few because training runs on two shared CPU",

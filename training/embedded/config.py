@@ -50,6 +50,13 @@ class TrainConfig:
     )
     aspects_oversample: int = 2  # the hand-labelled aspect rows are few: repeat them per epoch
     drop_sentfin_neutral_losses: bool = True
+    # lexical head (models.lexical): hashed n-gram TF-IDF + logistic regression per aspect,
+    # blended with the encoder at a per-aspect weight chosen on dev from the grid
+    lexical: bool = True
+    lexical_hash_bits: int = 20
+    lexical_min_df: int = 3
+    lexical_c: float = 3.0
+    lexical_weight_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
     dev_frac: float = 0.1  # carved from each training source, for model selection
     sentfin_test_frac: float = 0.1  # SEntFiN held out entirely, reported once at the end
     limit: int | None = None  # train on the first N rows only (smoke runs)
@@ -57,4 +64,5 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["lora_targets"] = list(self.lora_targets)
+        data["lexical_weight_grid"] = list(self.lexical_weight_grid)
         return data

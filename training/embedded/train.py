@@ -41,6 +41,7 @@ from training.embedded.data import (
     encode,
     length_bucketed_batches,
 )
+from training.embedded.lexical import add_lexical_head
 from training.embedded.model import build_model, trainable_state
 from training.metrics import EvalReport, evaluate
 
@@ -300,17 +301,55 @@ def train(
     model.load_state_dict(best_state, strict=False)
     model.eval()
     write_artifact(model, config, out_dir, splits, history, best_score)
+    return finish_artifact(out_dir, splits, config)
+
+
+def finish_artifact(out_dir: Path, splits: Splits, config: TrainConfig) -> dict[str, Any]:
+    """Fit the lexical head on the written encoder (if configured), score the held-out sets
+    through the serving code and rewrite config.json and the model card with the results."""
+    extra: dict[str, Any] = {}
+    if config.lexical:
+        report = add_lexical_head(out_dir, splits, config)
+        extra["lexical"] = json.loads((out_dir / "config.json").read_text())["lexical"]
+        log.info("lexical head: %s", json.dumps(report["dev_scores"]))
+        extra["metrics_encoder_only"] = evaluate_artifact(out_dir, splits, use_lexical=False)
     metrics = evaluate_artifact(out_dir, splits)
-    write_artifact(model, config, out_dir, splits, history, best_score, metrics=metrics)
+    doc = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    doc["metrics"] = metrics
+    doc.update(extra)
+    (out_dir / "config.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     write_model_card(out_dir)
     return metrics
 
 
-def evaluate_artifact(out_dir: Path, splits: Splits) -> dict[str, Any]:
+def relexicalize(
+    out_dir: Path, data_dir: Path, aspects_dir: Path, version: str | None = None
+) -> dict[str, Any]:
+    """Refit only the lexical head of the artifact in ``out_dir`` (encoder untouched), with
+    the data splits and settings its config.json records."""
+    doc = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    recorded = {k: v for k, v in doc["training"]["config"].items() if k in known}
+    for key in ("lora_targets", "lexical_weight_grid"):
+        if key in recorded:
+            recorded[key] = tuple(recorded[key])
+    config = dataclasses.replace(TrainConfig(), **recorded, lexical=True)
+    if version is not None:
+        config = dataclasses.replace(config, version=version)
+        doc["version"] = version
+    splits = build_splits(data_dir, aspects_dir, config)
+    doc["training"]["config"] = config.to_dict()
+    (out_dir / "config.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return finish_artifact(out_dir, splits, config)
+
+
+def evaluate_artifact(out_dir: Path, splits: Splits, use_lexical: bool = True) -> dict[str, Any]:
     """Held-out metrics of the written artifact, scored through the serving code (fp32)."""
     from models.embedded import EmbeddedClassifier
 
-    classifier = EmbeddedClassifier(out_dir, use_onnx=False, batch_size=128)
+    classifier = EmbeddedClassifier(
+        out_dir, use_onnx=False, batch_size=128, use_lexical=use_lexical
+    )
     metrics: dict[str, Any] = {}
     for name, examples in splits.test.items():
         probs = classifier.predict_probs([ex.text for ex in examples])
@@ -319,7 +358,9 @@ def evaluate_artifact(out_dir: Path, splits: Splits) -> dict[str, Any]:
         }
         metrics[name] = {a: r.to_dict() for a, r in report(examples, preds).items()}
         for a, r in report(examples, preds).items():
-            log.info("%s / %s:\n%s", name, a, r.format())
+            log.info(
+                "%s / %s%s:\n%s", name, a, "" if use_lexical else " (encoder only)", r.format()
+            )
     classifier.close()
     return metrics
 
@@ -358,6 +399,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="stop training: write the artifact from the checkpoint's best state",
     )
+    parser.add_argument(
+        "--lexical-only",
+        action="store_true",
+        help="refit only the lexical head of the artifact in --out (encoder untouched)",
+    )
+    parser.add_argument(
+        "--no-lexical", action="store_true", help="ship the encoder without a lexical head"
+    )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="train on N rows (smoke run)")
     parser.add_argument("--threads", type=int, default=None)
@@ -383,6 +432,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         ]
         if getattr(args, attr, None) is not None
     }
+    if getattr(args, "no_lexical", False):
+        changes["lexical"] = False
     return dataclasses.replace(TrainConfig(), **changes)
 
 
@@ -395,15 +446,18 @@ def default_work_dir() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    metrics = train(
-        config,
-        data_dir=args.data,
-        aspects_dir=args.aspects_data,
-        out_dir=args.out,
-        work_dir=args.work_dir or default_work_dir(),
-        resume=args.resume,
-        finalize=getattr(args, "finalize", False),
-    )
+    if getattr(args, "lexical_only", False):
+        metrics = relexicalize(args.out, args.data, args.aspects_data, args.version)
+    else:
+        metrics = train(
+            config,
+            data_dir=args.data,
+            aspects_dir=args.aspects_data,
+            out_dir=args.out,
+            work_dir=args.work_dir or default_work_dir(),
+            resume=args.resume,
+            finalize=getattr(args, "finalize", False),
+        )
     print(
         json.dumps(
             {
