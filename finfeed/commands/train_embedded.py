@@ -28,6 +28,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "lr": ("FINFEED_TRAIN_LR", float),
     "lora_rank": ("FINFEED_TRAIN_LORA_RANK", int),
     "ema_decay": ("FINFEED_TRAIN_EMA_DECAY", float),
+    "seed": ("FINFEED_TRAIN_SEED", int),
     "version": ("FINFEED_TRAIN_VERSION", str),
 }
 
@@ -52,6 +53,7 @@ def register(subparsers: Any) -> None:
         "lr": f"adapter learning rate (default {d.lr:g})",
         "lora_rank": f"LoRA rank (default {d.lora_rank})",
         "ema_decay": f"weight-averaging decay, 0 = off (default {d.ema_decay:g})",
+        "seed": f"random seed: initialisation and data order (default {d.seed})",
         "version": f"artifact version string (default {d.version})",
     }
     for dest, (env, kind) in _ENV.items():

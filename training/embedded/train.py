@@ -412,6 +412,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--lora-rank", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="initialisation and data order")
     parser.add_argument(
         "--ema-decay", type=float, default=None, help="weight averaging decay (0 = off)"
     )
@@ -428,6 +429,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             ("lr", "lr"),
             ("lora_rank", "lora_rank"),
             ("ema_decay", "ema_decay"),
+            ("seed", "seed"),
             ("version", "version"),
         ]
         if getattr(args, attr, None) is not None
