@@ -168,3 +168,39 @@ def test_finished_artifact_carries_a_lexical_head_chosen_on_dev(
     write_artifact(build_model(config, ASPECT_LABELS).eval(), config, out, splits, [], 0.5)
     assert not (out / "lexical.safetensors").exists()
     assert EmbeddedClassifier(out, use_onnx=False).lexical is None
+
+
+def _random_artifact(out: Path, seed: int) -> Path:
+    config = dataclasses.replace(TrainConfig(), lora_rank=4, seed=seed)
+    model = build_model(config, ASPECT_LABELS)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad and not name.endswith("lora_A"):
+                param.add_(torch.randn_like(param) * 0.05)
+    write_artifact(model.eval(), config, out, Splits(), [], 0.5, metrics={})
+    return out
+
+
+def test_soup_is_the_average_of_the_merged_networks(tmp_path: Path) -> None:
+    """Stacked LoRA factors reproduce the mean of the merged weights exactly (up to fp16);
+    SVD truncation keeps the update's leading directions; heads are averaged."""
+    from models.embedded import EmbeddedArtifact, merged_network
+    from training.embedded.soup import soup
+
+    arts = [_random_artifact(tmp_path / f"a{i}", seed) for i, seed in enumerate((1, 2))]
+    nets = [merged_network(EmbeddedArtifact.load(a)) for a in arts]
+    out = soup(arts, tmp_path / "soup", "0.0.1-soup")
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["lora"]["rank"] == 8 and len(doc["soup"]["ingredients"]) == 2
+    souped = merged_network(EmbeddedArtifact.load(out)).state_dict()
+    states = [n.state_dict() for n in nets]
+    for key in ("encoder.encoder.layer.0.attention.self.query.weight", "heads.sentiment.weight"):
+        expected = (states[0][key] + states[1][key]) / 2
+        torch.testing.assert_close(souped[key], expected, atol=2e-3, rtol=0)
+    truncated = soup(arts, tmp_path / "soup4", "0.0.1-soup4", max_rank=4)
+    assert json.loads((truncated / "config.json").read_text())["lora"]["rank"] == 4
+    small = merged_network(EmbeddedArtifact.load(truncated)).state_dict()
+    key = "encoder.encoder.layer.0.attention.self.query.weight"
+    # rank 4 of a rank-8 average: not exact, but far closer to the soup than either run is
+    err_trunc = (small[key] - souped[key]).norm()
+    assert 0 < err_trunc < (souped[key] - states[0][key]).norm()
