@@ -14,9 +14,9 @@ Features, on the encoder's normalised text, lower-cased:
 - words (runs of two or more word characters) and word bigrams;
 - character 2- to 5-grams inside word boundaries (each word padded with one space);
 
-each hashed (CRC-32) into its own space of ``2**hash_bits`` ids, counted, scaled by
-``1 + ln(count)`` and by the feature's inverse document frequency from training, and
-L2-normalised per kind. Only ids seen in at least ``min_df`` training texts are kept; the rest
+read from the first ``MAX_CHARS`` characters, each hashed (CRC-32) into its own space of
+``2**hash_bits`` ids, counted, scaled by ``1 + ln(count)`` and by the feature's inverse
+document frequency from training, and L2-normalised per kind. Only ids seen in at least ``min_df`` training texts are kept; the rest
 score nothing. No vocabulary is stored and nothing outside numpy is needed at serving time.
 
 ``lexical.safetensors`` holds ``features`` (sorted kept ids, int32; char ids are offset by
@@ -47,9 +47,23 @@ FEATURIZER = "hashed-ngrams-1"  # bump when the features below change meaning
 _WORD = re.compile(r"\b\w\w+\b")
 
 
-@lru_cache(maxsize=1 << 16)
+MAX_CHARS = 4_000  # features read at most this much of a text (the encoder reads far less)
+_CACHED_TOKEN = 32  # words up to this length are cached; longer ones are rare and computed
+
+
 def _char_ids(token: str, char_min: int, char_max: int, hash_bits: int) -> tuple[int, ...]:
-    """Character n-gram ids of one space-padded word (cached: news repeats its words)."""
+    """Character n-gram ids of one space-padded word."""
+    if len(token) <= _CACHED_TOKEN:
+        return _cached_char_ids(token, char_min, char_max, hash_bits)
+    return _compute_char_ids(token, char_min, char_max, hash_bits)
+
+
+@lru_cache(maxsize=1 << 16)
+def _cached_char_ids(token: str, char_min: int, char_max: int, hash_bits: int) -> tuple[int, ...]:
+    return _compute_char_ids(token, char_min, char_max, hash_bits)  # news repeats its words
+
+
+def _compute_char_ids(token: str, char_min: int, char_max: int, hash_bits: int) -> tuple[int, ...]:
     mask = (1 << hash_bits) - 1
     offset = 1 << hash_bits  # char ids live above the word ids
     padded = f" {token} "
@@ -76,7 +90,7 @@ class NgramFeaturizer:
     def ids(self, text: str) -> tuple[list[int], list[int]]:
         """Hashed word ids and character ids of one text, repeats kept (counts matter)."""
         mask = self.space - 1
-        lowered = text.lower()
+        lowered = text[:MAX_CHARS].lower()
         words = _WORD.findall(lowered)
         grams = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         word_ids = [zlib.crc32(g.encode()) & mask for g in grams]

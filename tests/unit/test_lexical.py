@@ -36,6 +36,17 @@ def test_features_words_bigrams_and_padded_char_ngrams() -> None:
     assert f.ids("ab dc")[0][:1] == words[:1] and f.ids("ab dc")[0][2] != words[2]
 
 
+def test_huge_inputs_read_only_their_start() -> None:
+    from models.lexical import MAX_CHARS
+
+    f = NgramFeaturizer()
+    head = "Acme beats estimates; " * (MAX_CHARS // 22 + 1)
+    huge = head + "x" * 1_000_000  # one giant token past the cut
+    assert f.ids(huge) == f.ids(huge[:MAX_CHARS])
+    # a long word (not cached) still gets every n-gram of its padded form
+    assert len(f.ids("a" * 3_000)[1]) == sum(3_002 - n + 1 for n in range(2, 6))
+
+
 def _space(texts: list[str], min_df: int = 1) -> TfidfSpace:
     return TfidfSpace.fit(NgramFeaturizer(hash_bits=18), texts, min_df=min_df)
 
