@@ -123,6 +123,14 @@ class SparseRows:
     values: NDArray[np.float32]
     n_columns: int
 
+    def take(self, rows: Sequence[int]) -> SparseRows:
+        """The given rows, in that order, as a new batch."""
+        starts, ends = self.indptr[:-1][list(rows)], self.indptr[1:][list(rows)]
+        picked = [np.arange(a, b) for a, b in zip(starts, ends, strict=True)]
+        flat = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+        indptr = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+        return SparseRows(indptr, self.columns[flat], self.values[flat], self.n_columns)
+
     def to_scipy(self) -> Any:
         """As a ``scipy.sparse.csr_matrix`` (training only; serving never needs scipy)."""
         from scipy.sparse import csr_matrix

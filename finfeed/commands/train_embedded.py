@@ -34,7 +34,7 @@ _ENV: dict[str, tuple[str, type]] = {
 
 
 def register(subparsers: Any) -> None:
-    from training.embedded.config import TrainConfig
+    from training.embedded.config import TrainConfig, add_mode_flags
 
     d = TrainConfig()
     parser = subparsers.add_parser(
@@ -65,22 +65,7 @@ def register(subparsers: Any) -> None:
             type=kind,
             dest=dest,
         )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from the checkpoint in --work-dir"
-    )
-    parser.add_argument(
-        "--finalize",
-        action="store_true",
-        help="stop training: write the artifact from the checkpoint's best state",
-    )
-    parser.add_argument(
-        "--lexical-only",
-        action="store_true",
-        help="refit only the lexical head of the artifact in --out (encoder untouched)",
-    )
-    parser.add_argument(
-        "--no-lexical", action="store_true", help="write the encoder without a lexical head"
-    )
+    add_mode_flags(parser)
     parser.set_defaults(func=run)
 
 

@@ -87,6 +87,8 @@ def test_linear_scores_match_a_dense_computation() -> None:
     dense = rows.to_scipy().toarray() @ model.coef + model.intercept
     expected = dense - np.log(np.exp(dense).sum(axis=1, keepdims=True))
     np.testing.assert_allclose(model.log_probs(rows), expected, atol=1e-5)
+    # a subset of rows, reordered, scores as those rows did
+    np.testing.assert_allclose(model.log_probs(rows.take([2, 0])), expected[[2, 0]], atol=1e-5)
 
 
 def test_blend_is_a_weighted_geometric_mean() -> None:

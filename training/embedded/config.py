@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,3 +67,24 @@ class TrainConfig:
         data["lora_targets"] = list(self.lora_targets)
         data["lexical_weight_grid"] = list(self.lexical_weight_grid)
         return data
+
+
+def add_mode_flags(parser: argparse.ArgumentParser) -> None:
+    """The run's mode switches, shared by ``python -m training.embedded.train`` and
+    ``finfeed train-embedded`` (kept here: importing this module does not import torch)."""
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in --work-dir"
+    )
+    parser.add_argument(
+        "--finalize",
+        action="store_true",
+        help="stop training: write the artifact from the checkpoint's best state",
+    )
+    parser.add_argument(
+        "--lexical-only",
+        action="store_true",
+        help="refit only the lexical head of the artifact in --out (encoder untouched)",
+    )
+    parser.add_argument(
+        "--no-lexical", action="store_true", help="write the encoder without a lexical head"
+    )

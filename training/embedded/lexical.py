@@ -98,7 +98,7 @@ def fit_lexical_head(
         featurizer, [normalize_text(ex.text) for ex in train_rows], config.lexical_min_df
     )
     log.info("lexical: %d kept n-gram features from %d texts", len(space.features), len(train_rows))
-    dev_rows = {src: rows for src, rows in splits.dev.items()}
+    dev_rows = splits.dev
     dev_x = {
         src: space.transform([normalize_text(ex.text) for ex in rows])
         for src, rows in dev_rows.items()
@@ -120,7 +120,7 @@ def fit_lexical_head(
             if not idx:
                 continue
             enc[src] = encoder_dev_probs[src][aspect][idx]
-            lex[src] = model.log_probs(_select(dev_x[src], idx))
+            lex[src] = model.log_probs(dev_x[src].take(idx))
             truth[src] = [dev[i].labels[aspect] for i in idx]
         weight, scores = choose_weight(enc, lex, truth, labels, config.lexical_weight_grid)
         log.info(
@@ -134,24 +134,6 @@ def fit_lexical_head(
         weights[aspect] = weight
         report["dev_scores"][aspect] = scores
     return LexicalHead(space, models, weights), report
-
-
-def _select(rows: Any, idx: Sequence[int]) -> Any:
-    """Rows ``idx`` of a ``SparseRows`` batch, as a new ``SparseRows``."""
-    from models.lexical import SparseRows
-
-    cols, vals, indptr = [], [], [0]
-    for i in idx:
-        a, b = int(rows.indptr[i]), int(rows.indptr[i + 1])
-        cols.append(rows.columns[a:b])
-        vals.append(rows.values[a:b])
-        indptr.append(indptr[-1] + b - a)
-    return SparseRows(
-        np.asarray(indptr, dtype=np.int64),
-        np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64),
-        np.concatenate(vals) if vals else np.zeros(0, dtype=np.float32),
-        rows.n_columns,
-    )
 
 
 def add_lexical_head(out_dir: Path, splits: Splits, config: TrainConfig) -> dict[str, Any]:

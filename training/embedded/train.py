@@ -31,7 +31,7 @@ from torch.nn import functional as F
 
 from models.embedded import EncoderWithHeads, load_tokenizer
 from training.embedded.card import write_artifact, write_model_card
-from training.embedded.config import TrainConfig
+from training.embedded.config import TrainConfig, add_mode_flags
 from training.embedded.data import (
     ASPECT_LABELS,
     Encoded,
@@ -393,20 +393,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="checkpoint folder (default <cache>/train-embedded)",
     )
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    parser.add_argument(
-        "--finalize",
-        action="store_true",
-        help="stop training: write the artifact from the checkpoint's best state",
-    )
-    parser.add_argument(
-        "--lexical-only",
-        action="store_true",
-        help="refit only the lexical head of the artifact in --out (encoder untouched)",
-    )
-    parser.add_argument(
-        "--no-lexical", action="store_true", help="ship the encoder without a lexical head"
-    )
+    add_mode_flags(parser)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="train on N rows (smoke run)")
     parser.add_argument("--threads", type=int, default=None)
