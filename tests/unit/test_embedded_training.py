@@ -164,6 +164,13 @@ def test_finished_artifact_carries_a_lexical_head_chosen_on_dev(
     assert "Lexical head" in (out / "MODEL_CARD.md").read_text()
     served = EmbeddedClassifier(out, use_onnx=False)
     assert served.lexical is not None
+    # --lexical-only on that artifact (its config now records the lexical settings) refits
+    # the same head from the recorded settings
+    from training.embedded.train import relexicalize
+
+    before = (out / "lexical.safetensors").read_bytes()
+    assert relexicalize(out, data, aspects) == metrics
+    assert (out / "lexical.safetensors").read_bytes() == before
     # rewriting the encoder without a lexical block removes the stale head
     write_artifact(build_model(config, ASPECT_LABELS).eval(), config, out, splits, [], 0.5)
     assert not (out / "lexical.safetensors").exists()

@@ -333,7 +333,7 @@ def relexicalize(
     for key in ("lora_targets", "lexical_weight_grid"):
         if key in recorded:
             recorded[key] = tuple(recorded[key])
-    config = dataclasses.replace(TrainConfig(), **recorded, lexical=True)
+    config = dataclasses.replace(TrainConfig(), **{**recorded, "lexical": True})
     if version is not None:
         config = dataclasses.replace(config, version=version)
         doc["version"] = version
