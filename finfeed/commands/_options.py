@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 
 def add_option(
-    parser: argparse.ArgumentParser, *flags: str, env: str, help: str, **kw: Any
+    parser: argparse.ArgumentParser,
+    *flags: str,
+    env: str,
+    help: str,
+    read_env: bool = False,
+    **kw: Any,
 ) -> None:
-    """``add_argument`` whose help names ``env``; the default stays None so settings fill it."""
+    """``add_argument`` whose help names ``env``.
+
+    By default the default stays None so a settings class reads ``env`` and fills it. Options
+    that belong to no settings class pass ``read_env=True``: the variable, when set, becomes
+    the default (converted by ``type`` like a typed flag), else ``default`` applies.
+    """
     kw.setdefault("default", None)
+    if read_env:
+        kw["default"] = os.environ.get(env, kw["default"])
     parser.add_argument(*flags, help=f"{help} [env: {env}]", **kw)
 
 

@@ -11,7 +11,6 @@ if it had been scored live).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -30,7 +29,7 @@ def register(subparsers: Any) -> None:
         "--input",
         "-i",
         env="FINFEED_BACKFILL_INPUT",
-        default=os.environ.get("FINFEED_BACKFILL_INPUT"),
+        read_env=True,
         help="FILE.jsonl(.gz) or FILE.parquet",
     )
     add_option(
@@ -38,7 +37,7 @@ def register(subparsers: Any) -> None:
         "--output",
         "-o",
         env="FINFEED_BACKFILL_OUTPUT",
-        default=os.environ.get("FINFEED_BACKFILL_OUTPUT"),
+        read_env=True,
         help="output directory (enriched/, timeseries/, duplicates/, deadletter/)",
     )
     add_option(
@@ -46,7 +45,8 @@ def register(subparsers: Any) -> None:
         "--knowledge-time",
         env="FINFEED_BACKFILL_KNOWLEDGE_TIME",
         choices=["processing", "event"],
-        default=os.environ.get("FINFEED_BACKFILL_KNOWLEDGE_TIME", "processing"),
+        default="processing",
+        read_env=True,
         help="knowledge time of the points: when scored (default) or the event time",
     )
     parser.add_argument(

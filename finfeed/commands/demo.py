@@ -12,7 +12,6 @@ averages).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -30,7 +29,7 @@ def register(subparsers: Any) -> None:
         parser,
         "--feed",
         env="FINFEED_DEMO_FEED",
-        default=os.environ.get("FINFEED_DEMO_FEED"),
+        read_env=True,
         help="JSON Lines feed to publish (default: the bundled sample feed)",
     )
     add_option(
@@ -38,7 +37,7 @@ def register(subparsers: Any) -> None:
         "--partitions",
         env="FINFEED_DEMO_PARTITIONS",
         type=int,
-        default=os.environ.get("FINFEED_DEMO_PARTITIONS"),
+        read_env=True,
         help="partitions of the demo topics (default 3)",
     )
     add_option(
@@ -46,7 +45,7 @@ def register(subparsers: Any) -> None:
         "--serve",
         env="FINFEED_DEMO_SERVE",
         type=int,
-        default=os.environ.get("FINFEED_DEMO_SERVE"),
+        read_env=True,
         metavar="PORT",
         help="after the summary, serve the API and chart page over the demo's data on PORT "
         "until Ctrl-C (e.g. --serve 8000, then open http://127.0.0.1:8000/ui)",

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
         parser,
         "--topic",
         env="FINFEED_PRODUCE_TOPIC",
-        default=os.environ.get("FINFEED_PRODUCE_TOPIC"),
+        read_env=True,
         help="target topic (default: the raw topic)",
     )
     add_option(
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
         env="FINFEED_CREATE_TOPICS",
         type=int,
         metavar="PARTITIONS",
-        default=os.environ.get("FINFEED_CREATE_TOPICS"),
+        read_env=True,
         help="create missing finfeed topics with this many partitions first",
     )
     parser.set_defaults(func=run)

@@ -9,7 +9,6 @@ JSON are shown as ``{"raw_b64": ...}``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -38,7 +37,7 @@ def register(subparsers: Any) -> None:
         "--idle-exit",
         env="FINFEED_TAIL_IDLE_EXIT",
         type=float,
-        default=os.environ.get("FINFEED_TAIL_IDLE_EXIT"),
+        read_env=True,
         help="stop after this many idle seconds",
     )
     add_kafka_options(parser, group=False)

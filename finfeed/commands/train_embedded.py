@@ -10,7 +10,6 @@ about an hour on two cores with the default five epochs (--lexical-only: two min
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +63,15 @@ def register(subparsers: Any) -> None:
             help=helps[dest],
             type=kind,
             dest=dest,
+            read_env=True,
         )
     add_mode_flags(parser)
     parser.set_defaults(func=run)
 
 
 def _resolve(args: argparse.Namespace) -> argparse.Namespace:
-    """Flags win over the environment; what neither sets keeps the trainer's default."""
+    """Flags win over the environment (read by add_option); the paths neither sets get the
+    trainer's defaults."""
     from training.embedded.train import REPO
 
     defaults: dict[str, Any] = {
@@ -79,11 +80,9 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
         "out": REPO / "models" / "artifacts" / "embedded-v1",
     }
     values = vars(args).copy()
-    for dest, (env, kind) in _ENV.items():
-        if values.get(dest) is None and os.environ.get(env):
-            values[dest] = kind(os.environ[env])
-        if values.get(dest) is None and dest in defaults:
-            values[dest] = defaults[dest]
+    for dest, default in defaults.items():
+        if values.get(dest) is None:
+            values[dest] = default
     return argparse.Namespace(**values)
 
 

@@ -11,7 +11,6 @@ offsets committed before it leaves the group. Health and Prometheus metrics are 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -107,7 +106,7 @@ def register(subparsers: Any) -> None:
         env="FINFEED_CREATE_TOPICS",
         type=int,
         metavar="PARTITIONS",
-        default=os.environ.get("FINFEED_CREATE_TOPICS"),
+        read_env=True,
         help="create missing finfeed topics with this many partitions before starting",
     )
     add_classifier_options(parser)
