@@ -211,3 +211,88 @@ def test_soup_is_the_average_of_the_merged_networks(tmp_path: Path) -> None:
     # rank 4 of a rank-8 average: not exact, but far closer to the soup than either run is
     err_trunc = (small[key] - souped[key]).norm()
     assert 0 < err_trunc < (souped[key] - states[0][key]).norm()
+
+
+def test_distillation_mixes_label_and_teacher_cross_entropy() -> None:
+    """With teacher probabilities, a labelled row's loss is (1-w) CE(label) + w CE(teacher);
+    rows not labelled on an aspect still contribute nothing for it."""
+    soft = {"sentiment": (0.2, 0.5, 0.3), "forward_looking": (0.9, 0.1), "prediction": (0.6, 0.4)}
+    items = [
+        Encoded(
+            [101, 5, 102], {"sentiment": 2, "forward_looking": -100, "prediction": -100}, 1.0, soft
+        ),
+        Encoded(
+            [101, 6, 102], {"sentiment": 0, "forward_looking": 1, "prediction": -100}, 1.0, soft
+        ),
+    ]
+    batch = collate(items)
+    logits = {name: torch.randn(2, len(labels)) for name, labels in ASPECT_LABELS.items()}
+    hard_only = multitask_loss(logits, batch, smoothing=0.0)
+    w = 0.3
+    mixed = multitask_loss(logits, batch, smoothing=0.0, distill_weight=w)
+    soft_ce = 0.0
+    for name, rows in (("sentiment", [0, 1]), ("forward_looking", [1])):
+        log_p = torch.log_softmax(logits[name][rows], dim=-1)
+        q = torch.tensor([soft[name]] * len(rows))
+        soft_ce += float(-(q * log_p).sum(-1).mean())
+    assert mixed.item() == pytest.approx((1 - w) * hard_only.item() + w * soft_ce, rel=1e-5)
+    # the teacher term is minimised by the teacher's own distribution
+    teacher_logits = {k: torch.log(torch.tensor([v, v])) for k, v in soft.items()}
+    pure = multitask_loss(teacher_logits, batch, smoothing=0.0, distill_weight=1.0)
+    shifted = {
+        k: v + torch.tensor([0.5] + [0.0] * (v.shape[1] - 1)) for k, v in teacher_logits.items()
+    }
+    assert pure.item() < multitask_loss(shifted, batch, smoothing=0.0, distill_weight=1.0).item()
+
+
+def test_teacher_probs_are_the_geometric_mean_of_encoder_only_teachers(tmp_path: Path) -> None:
+    import numpy as np
+
+    from training.embedded.train import teacher_probs, teacher_versions
+
+    arts = [_random_artifact(tmp_path / f"t{i}", seed) for i, seed in enumerate((3, 4))]
+    texts = ["Acme beats estimates", "Shares slump after guidance cut", "Board meets Tuesday"]
+    each = [
+        EmbeddedClassifier(a, use_onnx=False, use_lexical=False).predict_probs(texts) for a in arts
+    ]
+    joint = teacher_probs([str(a) for a in arts], texts)
+    for name in ASPECT_LABELS:
+        expected = np.sqrt(each[0][name].astype(np.float64) * each[1][name])
+        expected /= expected.sum(-1, keepdims=True)
+        np.testing.assert_allclose(joint[name], expected, atol=1e-6)
+        assert not np.allclose(joint[name], each[0][name], atol=1e-3)  # both teachers count
+    versions = teacher_versions([str(a) for a in arts])
+    assert len(set(versions)) == 2 and all(v.startswith("1.") for v in versions)
+
+
+def test_recipe_trains_teachers_then_distils_the_student_and_resumes(
+    tmp_path: Path, data_dirs: tuple[Path, Path]
+) -> None:
+    from models.embedded import EmbeddedArtifact
+    from training.embedded.recipe import Step, finished, run_recipe
+
+    data, aspects = data_dirs
+    base = dataclasses.replace(TrainConfig(), lora_rank=4, epochs=1, lexical=False, version="0.0.1")
+    steps = [
+        Step("t1", {"seed": 1}),
+        Step("t2", {"seed": 2}),
+        Step("student", {"seed": 3, "distill_weight": 0.7}, teachers=("t1", "t2")),
+    ]
+    out, work = tmp_path / "out", tmp_path / "work"
+    metrics = run_recipe(steps, data, aspects, out, work, base)
+    assert set(metrics) == {"tfns_validation", "sentfin_test", "aspects_test"}
+    teachers = [work / t / "artifact" for t in ("t1", "t2")]
+    assert all(finished(t) for t in teachers)
+    versions = [EmbeddedArtifact.load(t).model_version for t in teachers]
+    assert versions[0] != versions[1] and versions[0].startswith("0.0.1-t1+")
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["version"] == "0.0.1" and doc["training"]["teachers"] == versions
+    assert doc["training"]["config"]["distill_weight"] == 0.7
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "training.embedded.recipe" in card and "Knowledge distillation" in card
+    # a second run reuses the finished teachers instead of training them again
+    stamps = [(t / "adapters.safetensors").stat().st_mtime_ns for t in teachers]
+    run_recipe(steps, data, aspects, out, work, base)
+    assert [(t / "adapters.safetensors").stat().st_mtime_ns for t in teachers] == stamps
+    with pytest.raises(ValueError, match="unknown steps"):
+        run_recipe([Step("s", teachers=("nope",))], data, aspects, out, work, base)

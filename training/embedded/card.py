@@ -27,9 +27,11 @@ def write_artifact(
     best_dev_score: float,
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    teachers: list[str] | None = None,
 ) -> None:
     """Tensors and config.json; ``extra`` adds top-level blocks (``lexical``,
-    ``metrics_encoder_only``). Without a ``lexical`` block a stale lexical head is removed."""
+    ``metrics_encoder_only``). Without a ``lexical`` block a stale lexical head is removed.
+    ``teachers``: model versions of the artifacts distilled from, if any."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (extra or {}).get("lexical"):
         (out_dir / LEXICAL_FILE).unlink(missing_ok=True)
@@ -56,6 +58,7 @@ def write_artifact(
             "data": splits.summary(),
             "best_dev_score": best_dev_score,
             "dev_history": history,
+            **({"teachers": teachers} if teachers else {}),
         },
         "metrics": metrics or {},
         **(extra or {}),
@@ -107,8 +110,19 @@ def write_model_card(out_dir: Path) -> None:
         "",
         f"Created {doc['created']}. finfeed's default (`embedded`) classifier: one CPU encoder",
         "pass scores every aspect. Rebuild with",
-        "`python -m training.embedded.train --data ../shared/data --out models/artifacts/embedded-v1`",
-        "(or `finfeed train-embedded`).",
+        *(
+            [
+                "`python -m training.embedded.recipe --data ../shared/data --out "
+                "models/artifacts/embedded-v1`",
+                "(or `finfeed train-embedded --recipe`): it trains the teachers, then this student.",
+            ]
+            if doc["training"].get("teachers")
+            else [
+                "`python -m training.embedded.train --data ../shared/data --out "
+                "models/artifacts/embedded-v1`",
+                "(or `finfeed train-embedded`).",
+            ]
+        ),
         "",
         "## Architecture",
         f"- Base: {doc['base_model']}, frozen, fp32; not shipped here.",
@@ -148,6 +162,18 @@ def write_model_card(out_dir: Path) -> None:
             f"of the weights (decay {cfg['ema_decay']})."
             if cfg.get("ema_decay")
             else "."
+        ),
+        *(
+            [
+                f"Knowledge distillation: each labelled row's loss is {1 - cfg['distill_weight']:g} x "
+                f"cross-entropy with its label + {cfg['distill_weight']:g} x cross-entropy with the "
+                f"teachers' probabilities (normalised geometric mean of the encoder-only "
+                f"probabilities of {len(teachers)} artifacts trained on the same training rows: "
+                + ", ".join(f"`{t}`" for t in teachers)
+                + "). Dev and held-out rows were never scored by a teacher during training."
+            ]
+            if (teachers := doc["training"].get("teachers"))
+            else []
         ),
         "Model selection: best mean dev macro-F1 over (dev source, aspect) pairs, evaluated twice",
         f"per epoch (best {doc['training']['best_dev_score']:.4f}). TFNS validation, SEntFiN test and",
@@ -189,6 +215,17 @@ def write_model_card(out_dir: Path) -> None:
                 "  from dev log-loss, and the encoder-alone table above shows its held-out effect.",
             ]
             if doc.get("lexical")
+            else []
+        ),
+        *(
+            [
+                "- A distilled student: several runs of the same recipe disagree on the hard",
+                "  rows, and their averaged probabilities say how hard a row is (a label can",
+                "  only say which class won). Training one network towards both the labels and",
+                "  that average gives most of an ensemble's accuracy at one network's cost; the",
+                "  teachers are needed only to rebuild, never to serve.",
+            ]
+            if doc["training"].get("teachers")
             else []
         ),
         "- Model selection on dev splits carved from the training sources (TFNS train,",

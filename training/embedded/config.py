@@ -19,9 +19,10 @@ LORA_TARGETS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one run. Defaults are the shipped artifact's (see MODEL_CARD.md)."""
+    """Hyper-parameters of one run. Defaults are a plain run's (a teacher of the shipped
+    model); ``training.embedded.recipe`` lists what the shipped student changes."""
 
-    version: str = "1.2.0"
+    version: str = "1.4.0"
     # encoder input
     max_length: int = 128  # serving truncation, recorded in config.json
     train_max_length: int = 64  # training truncation: p99 of the training texts is < 40 tokens
@@ -58,6 +59,10 @@ class TrainConfig:
     lexical_min_df: int = 3
     lexical_c: float = 3.0
     lexical_weight_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    # knowledge distillation: artifacts whose (geometric-mean, encoder-only) probabilities on
+    # the training rows are mixed into the targets at distill_weight; () trains on labels only
+    teachers: tuple[str, ...] = ()
+    distill_weight: float = 0.5
     dev_frac: float = 0.1  # carved from each training source, for model selection
     sentfin_test_frac: float = 0.1  # SEntFiN held out entirely, reported once at the end
     limit: int | None = None  # train on the first N rows only (smoke runs)
@@ -66,6 +71,7 @@ class TrainConfig:
         data = asdict(self)
         data["lora_targets"] = list(self.lora_targets)
         data["lexical_weight_grid"] = list(self.lexical_weight_grid)
+        data["teachers"] = list(self.teachers)
         return data
 
 

@@ -170,6 +170,8 @@ class Encoded:
     ids: list[int]
     targets: Mapping[str, int]
     weight: float
+    # teacher probabilities per aspect (knowledge distillation); empty without teachers
+    soft: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 def encode(

@@ -65,14 +65,29 @@ def collate(batch: Sequence[Encoded]) -> dict[str, Any]:
         for name in ASPECT_LABELS
     }
     weights = torch.tensor([e.weight for e in batch], dtype=torch.float32)
-    return {"ids": ids, "mask": mask, "targets": targets, "weights": weights}
+    out = {"ids": ids, "mask": mask, "targets": targets, "weights": weights}
+    if batch[0].soft:
+        out["soft"] = {
+            name: torch.tensor([e.soft[name] for e in batch], dtype=torch.float32)
+            for name in ASPECT_LABELS
+        }
+    return out
 
 
 def multitask_loss(
-    logits: Mapping[str, torch.Tensor], batch: Mapping[str, Any], smoothing: float
+    logits: Mapping[str, torch.Tensor],
+    batch: Mapping[str, Any],
+    smoothing: float,
+    distill_weight: float = 0.0,
 ) -> torch.Tensor:
-    """Sum over aspects of the weighted mean cross-entropy over rows labelled on that aspect."""
+    """Sum over aspects of the weighted mean cross-entropy over rows labelled on that aspect.
+
+    With teacher probabilities in the batch (``batch["soft"]``), a row's loss is
+    ``(1 - distill_weight) * CE(label) + distill_weight * CE(teacher probabilities)``: the
+    second term has the gradient of KL(teacher || student).
+    """
     total = torch.zeros(())
+    soft = batch.get("soft")
     for name, target in batch["targets"].items():
         labelled = target != -100
         if not bool(labelled.any()):
@@ -80,6 +95,10 @@ def multitask_loss(
         losses = F.cross_entropy(
             logits[name][labelled], target[labelled], reduction="none", label_smoothing=smoothing
         )
+        if soft is not None and distill_weight > 0:
+            log_p = F.log_softmax(logits[name][labelled], dim=-1)
+            soft_losses = -(soft[name][labelled] * log_p).sum(-1)
+            losses = (1.0 - distill_weight) * losses + distill_weight * soft_losses
         w = batch["weights"][labelled]
         total = total + (losses * w).sum() / w.sum()
     return total
@@ -123,6 +142,44 @@ def dev_score(reports: Mapping[str, Mapping[str, EvalReport]]) -> float:
     """Model-selection score: mean macro-F1 over (dev source, aspect) pairs."""
     values = [r.macro_f1 for per_aspect in reports.values() for r in per_aspect.values()]
     return sum(values) / len(values) if values else 0.0
+
+
+# --------------------------------------------------------------------------- distillation
+
+
+def teacher_probs(teachers: Sequence[str], texts: Sequence[str]) -> dict[str, Any]:
+    """The teachers' joint probabilities for ``texts``: per aspect, the normalised geometric
+    mean of each teacher's encoder-only probabilities (served fp32). Encoder-only because a
+    lexical head has memorised its own training rows: on them its probabilities are not a
+    teacher's belief but the label again."""
+    import numpy as np
+
+    from models.embedded import EmbeddedClassifier
+
+    log_sum: dict[str, Any] = {}
+    for path in teachers:
+        classifier = EmbeddedClassifier(
+            Path(path), use_onnx=False, use_lexical=False, batch_size=128
+        )
+        probs = classifier.predict_probs(list(texts))
+        classifier.close()
+        for name in ASPECT_LABELS:
+            logp = np.log(np.clip(probs[name].astype(np.float64), 1e-9, 1.0))
+            log_sum[name] = log_sum.get(name, 0.0) + logp
+        log.info("teacher %s scored %d training rows", path, len(texts))
+    out = {}
+    for name, total in log_sum.items():
+        z = total / len(teachers)
+        z = np.exp(z - z.max(-1, keepdims=True))
+        out[name] = z / z.sum(-1, keepdims=True)
+    return out
+
+
+def teacher_versions(teachers: Sequence[str]) -> list[str]:
+    """Name+version+digest of each teacher artifact, recorded in the student's config."""
+    from models.embedded import EmbeddedArtifact
+
+    return [EmbeddedArtifact.load(Path(p)).model_version for p in teachers]
 
 
 # --------------------------------------------------------------------------- loop
@@ -182,6 +239,14 @@ def train(
     dev_items = {
         k: encode(v, tokenizer, ASPECT_LABELS, config.max_length) for k, v in splits.dev.items()
     }
+    if config.teachers and not finalize:
+        soft = teacher_probs(config.teachers, [ex.text for ex in splits.train])
+        train_items = [
+            dataclasses.replace(
+                item, soft={name: tuple(map(float, soft[name][i])) for name in ASPECT_LABELS}
+            )
+            for i, item in enumerate(train_items)
+        ]
 
     model = build_model(config, ASPECT_LABELS)
     head_params = [p for n, p in model.named_parameters() if n.startswith("heads.")]
@@ -251,7 +316,10 @@ def train(
             model.train()
             batch = collate(items)
             loss = multitask_loss(
-                model.logits(batch["ids"], batch["mask"]), batch, config.label_smoothing
+                model.logits(batch["ids"], batch["mask"]),
+                batch,
+                config.label_smoothing,
+                config.distill_weight if config.teachers else 0.0,
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -300,7 +368,15 @@ def train(
 
     model.load_state_dict(best_state, strict=False)
     model.eval()
-    write_artifact(model, config, out_dir, splits, history, best_score)
+    write_artifact(
+        model,
+        config,
+        out_dir,
+        splits,
+        history,
+        best_score,
+        teachers=teacher_versions(config.teachers) if config.teachers else None,
+    )
     return finish_artifact(out_dir, splits, config)
 
 
@@ -404,6 +480,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ema-decay", type=float, default=None, help="weight averaging decay (0 = off)"
     )
     parser.add_argument("--version", default=None, help="artifact version string")
+    parser.add_argument(
+        "--teacher",
+        dest="teachers",
+        action="append",
+        type=Path,
+        default=None,
+        help="artifact to distil from (repeat for an ensemble of teachers)",
+    )
+    parser.add_argument(
+        "--distill-weight", type=float, default=None, help="teacher share of the loss (0-1)"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -418,11 +505,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             ("ema_decay", "ema_decay"),
             ("seed", "seed"),
             ("version", "version"),
+            ("distill_weight", "distill_weight"),
         ]
         if getattr(args, attr, None) is not None
     }
     if getattr(args, "no_lexical", False):
         changes["lexical"] = False
+    if getattr(args, "teachers", None):
+        changes["teachers"] = tuple(str(p) for p in args.teachers)
     return dataclasses.replace(TrainConfig(), **changes)
 
 
