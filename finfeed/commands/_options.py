@@ -67,6 +67,13 @@ def add_classifier_options(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--embedded-model",
+        env="FINFEED_EMBEDDED_MODEL_DIR",
+        help="embedded backend: artifact directory (default the shipped "
+        "models/artifacts/embedded-v1)",
+    )
+    add_option(
+        parser,
         "--model-paths",
         env="FINFEED_MODEL_PATHS",
         help="transformers backend: local model dir, or aspect=dir,aspect=dir",
@@ -107,6 +114,7 @@ def classifier_settings(args: argparse.Namespace) -> Any:
             aspects_file="aspects_file",
             batch_size="batch_size",
             model_paths="model_paths",
+            embedded_model_dir="embedded_model",
             device="device",
             sglang_url="sglang_url",
             sglang_mode="sglang_mode",

@@ -197,3 +197,29 @@ def test_factory_and_aspect_resolution(model_dir, tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="no model directory for aspect 'prediction'"):
         build_classifier(missing)
+
+
+def test_embedded_model_option_selects_the_artifact(tmp_path: Path, capsys, monkeypatch) -> None:
+    """--embedded-model (env FINFEED_EMBEDDED_MODEL_DIR) scores with that artifact, not the
+    shipped one; the flag wins over the environment."""
+    from models.embedded import EmbeddedArtifact, EmbeddedClassifier
+    from tests.unit.test_embedded_training import _random_artifact
+
+    art = _random_artifact(tmp_path / "art", seed=5)
+    version = EmbeddedArtifact.load(art).model_version
+    text = "Acme cuts its dividend"
+    monkeypatch.setenv("FINFEED_ONNX", "0")
+    monkeypatch.setenv("FINFEED_EMBEDDED_MODEL_DIR", str(tmp_path / "missing"))
+    args = ["classify", "--json", "--aspects", "sentiment", "--embedded-model", str(art), text]
+    assert main(args) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    want = EmbeddedClassifier(art, use_onnx=False).classify([text], [SENTIMENT])[0]["sentiment"]
+    assert (
+        rec["sentiment"]["model_version"]
+        == version
+        != EmbeddedClassifier(use_onnx=False).model_version
+    )
+    assert rec["sentiment"]["probs"] == pytest.approx(dict(want.probs), abs=1e-5)
+    # without the flag the environment's (missing) directory is used: a clear error, exit 2
+    assert main([*args[:-3], text]) == 2
+    assert "missing" in capsys.readouterr().err
