@@ -26,10 +26,13 @@ _ENV: dict[str, tuple[str, type]] = {
     "limit": ("FINFEED_TRAIN_LIMIT", int),
     "threads": ("FINFEED_TRAIN_THREADS", int),
     "lr": ("FINFEED_TRAIN_LR", float),
+    "head_lr": ("FINFEED_TRAIN_HEAD_LR", float),
     "lora_rank": ("FINFEED_TRAIN_LORA_RANK", int),
     "ema_decay": ("FINFEED_TRAIN_EMA_DECAY", float),
     "seed": ("FINFEED_TRAIN_SEED", int),
     "distill_weight": ("FINFEED_TRAIN_DISTILL_WEIGHT", float),
+    "teacher_lexical_folds": ("FINFEED_TRAIN_TEACHER_LEXICAL_FOLDS", int),
+    "init_from": ("FINFEED_TRAIN_INIT_FROM", Path),
     "version": ("FINFEED_TRAIN_VERSION", str),
 }
 
@@ -52,11 +55,15 @@ def register(subparsers: Any) -> None:
         "limit": "train on N rows only, for a smoke run",
         "threads": f"torch CPU threads (default {d.threads})",
         "lr": f"adapter learning rate (default {d.lr:g})",
+        "head_lr": f"heads' learning rate (default {d.head_lr:g})",
         "lora_rank": f"LoRA rank (default {d.lora_rank})",
         "ema_decay": f"weight-averaging decay, 0 = off (default {d.ema_decay:g})",
         "seed": f"random seed: initialisation and data order (default {d.seed})",
         "version": f"artifact version string (default {d.version})",
         "distill_weight": f"teachers' share of each row's loss (default {d.distill_weight:g})",
+        "teacher_lexical_folds": "K > 1: blend each teacher's encoder with K-fold out-of-fold "
+        "lexical scores at the teacher's lexical weights (default: encoders alone)",
+        "init_from": "artifact whose adapters, LayerNorms and heads start the run (warm start)",
     }
     for dest, (env, kind) in _ENV.items():
         add_option(

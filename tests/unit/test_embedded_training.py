@@ -16,6 +16,7 @@ from training.embedded.config import TrainConfig
 from training.embedded.data import (
     ASPECT_LABELS,
     Encoded,
+    Example,
     Splits,
     build_splits,
     length_bucketed_batches,
@@ -248,20 +249,21 @@ def test_distillation_mixes_label_and_teacher_cross_entropy() -> None:
 def test_teacher_probs_are_the_geometric_mean_of_encoder_only_teachers(tmp_path: Path) -> None:
     import numpy as np
 
-    from training.embedded.train import teacher_probs, teacher_versions
+    from training.embedded.train import model_versions, teacher_probs
 
     arts = [_random_artifact(tmp_path / f"t{i}", seed) for i, seed in enumerate((3, 4))]
     texts = ["Acme beats estimates", "Shares slump after guidance cut", "Board meets Tuesday"]
+    examples = [Example(t, {"sentiment": "neutral"}, "tfns") for t in texts]
     each = [
         EmbeddedClassifier(a, use_onnx=False, use_lexical=False).predict_probs(texts) for a in arts
     ]
-    joint = teacher_probs([str(a) for a in arts], texts)
+    joint = teacher_probs([str(a) for a in arts], examples, TrainConfig())
     for name in ASPECT_LABELS:
         expected = np.sqrt(each[0][name].astype(np.float64) * each[1][name])
         expected /= expected.sum(-1, keepdims=True)
         np.testing.assert_allclose(joint[name], expected, atol=1e-6)
         assert not np.allclose(joint[name], each[0][name], atol=1e-3)  # both teachers count
-    versions = teacher_versions([str(a) for a in arts])
+    versions = model_versions([str(a) for a in arts])
     assert len(set(versions)) == 2 and all(v.startswith("1.") for v in versions)
 
 
@@ -294,5 +296,163 @@ def test_recipe_trains_teachers_then_distils_the_student_and_resumes(
     stamps = [(t / "adapters.safetensors").stat().st_mtime_ns for t in teachers]
     run_recipe(steps, data, aspects, out, work, base)
     assert [(t / "adapters.safetensors").stat().st_mtime_ns for t in teachers] == stamps
+    # a warm-started step starts from an earlier (here: finished, reused) step's network
+    warm = [steps[0], Step("again", {"seed": 4}, teachers=("t1",), init_from="t1")]
+    run_recipe(warm, data, aspects, tmp_path / "out2", work, base)
+    doc2 = json.loads((tmp_path / "out2" / "config.json").read_text())
+    assert doc2["training"]["config"]["init_from"] == str(teachers[0])
+    assert doc2["training"]["init_from"] == versions[0]
+    assert "Warm start" in (tmp_path / "out2" / "MODEL_CARD.md").read_text()
     with pytest.raises(ValueError, match="unknown steps"):
         run_recipe([Step("s", teachers=("nope",))], data, aspects, out, work, base)
+
+
+def _lexical_examples() -> list[Example]:
+    """Sentiment rows whose label a bag of words can learn, plus rows for the other aspects."""
+    words = {
+        "negative": "slump plunge cut",
+        "neutral": "meets holds files",
+        "positive": "beat soar raise",
+    }
+    rows = [
+        Example(
+            f"Firm {i} shares {words[label].split()[i % 3]} today", {"sentiment": label}, "tfns"
+        )
+        for i in range(60)
+        for label in (("negative", "neutral", "positive")[i % 3],)
+    ]
+    rows += [
+        Example(
+            f"We expect item {i} next year" if i % 2 else f"Item {i} was reported last year",
+            {
+                "sentiment": "neutral",
+                "forward_looking": "yes" if i % 2 else "no",
+                "prediction": "yes" if i % 2 else "no",
+            },
+            "aspects",
+        )
+        for i in range(40)
+    ]
+    return rows + rows[:10]  # repeated rows (oversampling) must share their fold
+
+
+def test_out_of_fold_lexical_scores_come_from_models_that_never_saw_the_row() -> None:
+    import numpy as np
+
+    from models.embedded import normalize_text
+    from models.lexical import NgramFeaturizer, TfidfSpace
+    from training.embedded.data import bucket
+    from training.embedded.lexical import fit_linear, out_of_fold_log_probs
+
+    examples = _lexical_examples()
+    config = dataclasses.replace(TrainConfig(), lexical_min_df=1)
+    folds = 4
+    oof = out_of_fold_log_probs(examples, config, folds)
+    labels = ASPECT_LABELS["sentiment"]
+    assert oof["sentiment"].shape == (len(examples), 3)
+    np.testing.assert_allclose(np.exp(oof["sentiment"]).sum(-1), 1.0, atol=1e-5)
+    # recompute one fold by hand: a model fitted without that fold's texts
+    texts = [normalize_text(ex.text) for ex in examples]
+    space = TfidfSpace.fit(
+        NgramFeaturizer(hash_bits=config.lexical_hash_bits), sorted(set(texts)), 1
+    )
+    fold = [min(folds - 1, int(bucket(ex.text, salt="lexical-oof") * folds)) for ex in examples]
+    seen: set[str] = set()
+    train_idx = []
+    for i, ex in enumerate(examples):
+        if "sentiment" in ex.labels and ex.text not in seen:
+            seen.add(ex.text)
+            if fold[i] != 0:
+                train_idx.append(i)
+    model = fit_linear(
+        space.transform([texts[i] for i in train_idx]).to_scipy(),
+        [labels.index(examples[i].labels["sentiment"]) for i in train_idx],
+        3,
+        config.lexical_c,
+        config.seed,
+    )
+    held = [i for i in range(len(examples)) if fold[i] == 0]
+    assert held, "the fixture needs rows in fold 0"
+    np.testing.assert_allclose(
+        oof["sentiment"][held],
+        model.log_probs(space.transform([texts[i] for i in held])),
+        atol=1e-5,
+    )
+    # a repeated row gets the same scores as its first copy
+    np.testing.assert_allclose(oof["sentiment"][-10:], oof["sentiment"][:10], atol=1e-6)
+    # out of fold is not memorised: on its training rows an in-sample model is more confident
+    everyone = fit_linear(
+        space.transform(texts[:60]).to_scipy(),
+        [labels.index(ex.labels["sentiment"]) for ex in examples[:60]],
+        3,
+        config.lexical_c,
+        config.seed,
+    )
+    gold = [labels.index(ex.labels["sentiment"]) for ex in examples[:60]]
+    in_sample = everyone.log_probs(space.transform(texts[:60]))[np.arange(60), gold].mean()
+    assert oof["sentiment"][np.arange(60), gold].mean() < in_sample
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        out_of_fold_log_probs(examples, config, 1)
+
+
+def test_teacher_with_out_of_fold_lexical_blends_at_the_teachers_weights(tmp_path: Path) -> None:
+    import numpy as np
+
+    from models.lexical import blend
+    from training.embedded.lexical import out_of_fold_log_probs
+    from training.embedded.train import teacher_probs
+
+    art = _random_artifact(tmp_path / "t", 5)
+    doc = json.loads((art / "config.json").read_text())
+    doc["lexical"] = {"weights": {"sentiment": 0.4, "forward_looking": 0.0, "prediction": 0.2}}
+    (art / "config.json").write_text(json.dumps(doc))
+    examples = _lexical_examples()
+    config = dataclasses.replace(
+        TrainConfig(),
+        lexical_min_df=1,
+        teacher_lexical_folds=3,
+        teacher_lexical_aspects=("sentiment", "prediction"),
+    )
+    joint = teacher_probs([str(art)], examples, config)
+    encoder = EmbeddedClassifier(art, use_onnx=False, use_lexical=False).predict_probs(
+        [ex.text for ex in examples]
+    )
+    oof = out_of_fold_log_probs(examples, config, 3)
+    np.testing.assert_allclose(
+        joint["sentiment"], blend(encoder["sentiment"], oof["sentiment"], 0.4), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        joint["prediction"], blend(encoder["prediction"], oof["prediction"], 0.2), atol=1e-5
+    )
+    np.testing.assert_allclose(joint["forward_looking"], encoder["forward_looking"], atol=1e-5)
+    assert not np.allclose(joint["sentiment"], encoder["sentiment"], atol=1e-3)
+    # by default only sentiment's teacher gets the lexical blend
+    default = teacher_probs(
+        [str(art)], examples, dataclasses.replace(config, teacher_lexical_aspects=("sentiment",))
+    )
+    np.testing.assert_allclose(default["sentiment"], joint["sentiment"], atol=1e-6)
+    np.testing.assert_allclose(default["prediction"], encoder["prediction"], atol=1e-5)
+
+
+def test_warm_start_continues_from_the_served_network(tmp_path: Path) -> None:
+    from training.embedded.model import trainable_state
+
+    art = _random_artifact(tmp_path / "a", 6)
+    config = dataclasses.replace(TrainConfig(), lora_rank=4, seed=99, init_from=str(art))
+    model = build_model(config, ASPECT_LABELS).eval()
+    texts = ["Acme beats estimates", "Shares slump after guidance cut"]
+    tokens = load_tokenizer()([normalize_text(t) for t in texts], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ours = model(tokens["input_ids"], tokens["attention_mask"])
+    served = EmbeddedClassifier(art, use_onnx=False, use_lexical=False).predict_probs(texts)
+    for name, probs in zip(model.aspect_names, ours, strict=True):
+        torch.testing.assert_close(torch.from_numpy(served[name]), probs, atol=1e-5, rtol=0)
+    # a fresh start differs, and the warm-started tensors are still the trainable ones
+    cold = build_model(dataclasses.replace(config, init_from=None), ASPECT_LABELS)
+    warm_state, cold_state = trainable_state(model), trainable_state(cold)
+    assert warm_state.keys() == cold_state.keys()
+    assert not torch.equal(
+        warm_state["heads.sentiment.weight"], cold_state["heads.sentiment.weight"]
+    )
+    with pytest.raises(ValueError, match="LoRA"):
+        build_model(dataclasses.replace(config, lora_rank=8), ASPECT_LABELS)

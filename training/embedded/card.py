@@ -28,10 +28,12 @@ def write_artifact(
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     teachers: list[str] | None = None,
+    init_from: str | None = None,
 ) -> None:
     """Tensors and config.json; ``extra`` adds top-level blocks (``lexical``,
     ``metrics_encoder_only``). Without a ``lexical`` block a stale lexical head is removed.
-    ``teachers``: model versions of the artifacts distilled from, if any."""
+    ``teachers``: model versions of the artifacts distilled from, if any; ``init_from``: the
+    model version the network was warm-started from, if any."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (extra or {}).get("lexical"):
         (out_dir / LEXICAL_FILE).unlink(missing_ok=True)
@@ -59,6 +61,7 @@ def write_artifact(
             "best_dev_score": best_dev_score,
             "dev_history": history,
             **({"teachers": teachers} if teachers else {}),
+            **({"init_from": init_from} if init_from else {}),
         },
         "metrics": metrics or {},
         **(extra or {}),
@@ -167,12 +170,28 @@ def write_model_card(out_dir: Path) -> None:
             [
                 f"Knowledge distillation: each labelled row's loss is {1 - cfg['distill_weight']:g} x "
                 f"cross-entropy with its label + {cfg['distill_weight']:g} x cross-entropy with the "
-                f"teachers' probabilities (normalised geometric mean of the encoder-only "
-                f"probabilities of {len(teachers)} artifacts trained on the same training rows: "
+                f"teachers' probabilities (normalised geometric mean of the "
+                + (
+                    f"probabilities of {len(teachers)} artifacts trained on the same training "
+                    f"rows, each its encoder blended at its own lexical weights with out-of-fold "
+                    f"lexical scores ({cfg['teacher_lexical_folds']} folds: no row scored by a "
+                    f"lexical model that saw it): "
+                    if cfg.get("teacher_lexical_folds", 0) > 1
+                    else f"encoder-only probabilities of {len(teachers)} artifacts trained on "
+                    f"the same training rows: "
+                )
                 + ", ".join(f"`{t}`" for t in teachers)
                 + "). Dev and held-out rows were never scored by a teacher during training."
             ]
             if (teachers := doc["training"].get("teachers"))
+            else []
+        ),
+        *(
+            [
+                f"Warm start: the network (adapters, LayerNorms, heads) began as `{start}`'s, "
+                "with a fresh optimiser and schedule."
+            ]
+            if (start := doc["training"].get("init_from"))
             else []
         ),
         "Model selection: best mean dev macro-F1 over (dev source, aspect) pairs, evaluated twice",

@@ -63,6 +63,17 @@ class TrainConfig:
     # the training rows are mixed into the targets at distill_weight; () trains on labels only
     teachers: tuple[str, ...] = ()
     distill_weight: float = 0.5
+    # K > 1: each teacher's encoder probabilities are blended (at the teacher's own lexical
+    # weights) with an out-of-fold lexical model: K folds over the training texts, each fold
+    # scored by a lexical model fitted on the others, so no row is scored by a model that saw it
+    teacher_lexical_folds: int = 0
+    # the aspects whose teachers get that blend: the hand-labelled aspects have ~1,200 rows,
+    # too few for a lexical model fitted on 4/5 of them to teach (measured: it lowered the
+    # forward-looking and prediction dev scores); sentiment's has ~17,000
+    teacher_lexical_aspects: tuple[str, ...] = ("sentiment",)
+    # warm start: an artifact whose adapters, LayerNorms and heads initialise the network
+    # (same LoRA shape); None starts from the base encoder with fresh adapters and heads
+    init_from: str | None = None
     dev_frac: float = 0.1  # carved from each training source, for model selection
     sentfin_test_frac: float = 0.1  # SEntFiN held out entirely, reported once at the end
     limit: int | None = None  # train on the first N rows only (smoke runs)
@@ -72,6 +83,7 @@ class TrainConfig:
         data["lora_targets"] = list(self.lora_targets)
         data["lexical_weight_grid"] = list(self.lexical_weight_grid)
         data["teachers"] = list(self.teachers)
+        data["teacher_lexical_aspects"] = list(self.teacher_lexical_aspects)
         return data
 
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from models.embedded import normalize_text
 from models.lexical import LexicalHead, LinearModel, NgramFeaturizer, TfidfSpace, blend
 from training.embedded.config import TrainConfig
-from training.embedded.data import ASPECT_LABELS, Example, Splits
+from training.embedded.data import ASPECT_LABELS, Example, Splits, bucket
 from training.metrics import evaluate
 
 log = logging.getLogger("finfeed.train_embedded")
@@ -134,6 +134,51 @@ def fit_lexical_head(
         weights[aspect] = weight
         report["dev_scores"][aspect] = scores
     return LexicalHead(space, models, weights), report
+
+
+def out_of_fold_log_probs(
+    examples: Sequence[Example], config: TrainConfig, folds: int
+) -> dict[str, NDArray[np.float32]]:
+    """Per aspect, lexical log-probabilities [len(examples), n_labels] that no row's own
+    label shaped: the distinct texts labelled on the aspect fall into ``folds`` folds by a
+    stable hash, and each fold is scored by a model fitted on the other folds. Rows not
+    labelled on the aspect are scored by the model fitted on every labelled row (they are
+    out of its sample anyway). Repeated texts share one fold, so a copy never leaks.
+
+    The TF-IDF space is fitted once on all the texts: it reads no labels."""
+    if folds < 2:
+        raise ValueError(f"out-of-fold scoring needs at least 2 folds, got {folds}")
+    featurizer = NgramFeaturizer(hash_bits=config.lexical_hash_bits)
+    texts = [normalize_text(ex.text) for ex in examples]
+    space = TfidfSpace.fit(featurizer, sorted(set(texts)), config.lexical_min_df)
+    x_all = space.transform(texts)
+    fold_of = [min(folds - 1, int(bucket(ex.text, salt="lexical-oof") * folds)) for ex in examples]
+    first = {ex.text: i for i, ex in reversed(list(enumerate(examples)))}
+    out: dict[str, NDArray[np.float32]] = {}
+    for aspect, labels in ASPECT_LABELS.items():
+        rows = _distinct(examples, aspect)
+        index = [first[ex.text] for ex in rows]
+        y = np.asarray([labels.index(ex.labels[aspect]) for ex in rows])
+        row_fold = np.asarray([fold_of[i] for i in index])
+        x_rows = x_all.take(index).to_scipy()
+        log_probs = np.zeros((len(examples), len(labels)), dtype=np.float32)
+        everyone = fit_linear(x_rows, y.tolist(), len(labels), config.lexical_c, config.seed)
+        scored_by_fold = np.asarray([aspect not in ex.labels for ex in examples])
+        log_probs[scored_by_fold] = everyone.log_probs(x_all.take(np.flatnonzero(scored_by_fold)))
+        for k in range(folds):
+            held = row_fold == k
+            if not held.any():
+                continue
+            model = fit_linear(
+                x_rows[~held], y[~held].tolist(), len(labels), config.lexical_c, config.seed
+            )
+            targets = [
+                i for i, ex in enumerate(examples) if aspect in ex.labels and fold_of[i] == k
+            ]
+            log_probs[targets] = model.log_probs(x_all.take(targets))
+        out[aspect] = log_probs
+        log.info("lexical out-of-fold %s: %d labelled texts, %d folds", aspect, len(rows), folds)
+    return out
 
 
 def add_lexical_head(out_dir: Path, splits: Splits, config: TrainConfig) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -61,7 +62,44 @@ def build_model(config: TrainConfig, labels: Mapping[str, Sequence[str]]) -> Enc
     for head in heads.values():
         nn.init.normal_(head.weight, std=0.02)
         nn.init.zeros_(head.bias)
-    return EncoderWithHeads(encoder, heads, config.pooling)
+    model = EncoderWithHeads(encoder, heads, config.pooling)
+    if config.init_from:
+        warm_start(model, Path(config.init_from), config)
+    return model
+
+
+def warm_start(model: EncoderWithHeads, artifact_dir: Path, config: TrainConfig) -> None:
+    """Load an artifact's adapters, LayerNorms and heads into ``model`` (built with the same
+    LoRA shape and aspects), so training continues from the network it serves."""
+    from safetensors.torch import load_file
+
+    from models.embedded import EmbeddedArtifact
+
+    artifact = EmbeddedArtifact.load(artifact_dir)
+    shape = (artifact.lora_rank, artifact.lora_alpha, tuple(artifact.lora_targets))
+    if shape != (config.lora_rank, config.lora_alpha, tuple(config.lora_targets)):
+        raise ValueError(
+            f"cannot warm-start from {artifact_dir}: LoRA (rank, alpha, targets) {shape} "
+            f"differs from this run's"
+        )
+    ours = {name: model.heads[name].out_features for name in model.aspect_names}
+    if {name: len(labels) for name, labels in artifact.labels.items()} != ours:
+        raise ValueError(f"cannot warm-start from {artifact_dir}: its aspects differ")
+    adapters = load_file(str(artifact_dir / "adapters.safetensors"))
+    heads = load_file(str(artifact_dir / "heads.safetensors"))
+    params = dict(model.encoder.named_parameters())
+    trainable = {n for n, p in params.items() if p.requires_grad}
+    if set(adapters) != trainable:
+        raise ValueError(
+            f"cannot warm-start from {artifact_dir}: its adapters do not match this run's "
+            f"trainable tensors ({len(adapters)} vs {len(trainable)})"
+        )
+    with torch.no_grad():
+        for name, tensor in adapters.items():
+            params[name].copy_(tensor.float())
+        for name in model.aspect_names:
+            model.heads[name].weight.copy_(heads[f"{name}.weight"].float())
+            model.heads[name].bias.copy_(heads[f"{name}.bias"].float())
 
 
 def trainable_state(model: EncoderWithHeads) -> dict[str, torch.Tensor]:

@@ -34,11 +34,13 @@ log = logging.getLogger("finfeed.train_embedded")
 
 @dataclass(frozen=True)
 class Step:
-    """One training run: TrainConfig changes, and the earlier steps it distils from."""
+    """One training run: TrainConfig changes, the earlier steps it distils from, and the
+    earlier step whose network it starts from (None: the base encoder)."""
 
     name: str
     changes: Mapping[str, Any] = field(default_factory=dict)
     teachers: tuple[str, ...] = ()
+    init_from: str | None = None
 
 
 TEACHERS: tuple[Step, ...] = (
@@ -84,9 +86,10 @@ def run_recipe(
         last = i == len(steps) - 1
         artifact = out_dir if last else work_dir / step.name / "artifact"
         artifacts[step.name] = artifact
-        missing = [t for t in step.teachers if t not in artifacts]
+        needed = [*step.teachers, *([step.init_from] if step.init_from else [])]
+        missing = [t for t in needed if t not in artifacts]
         if missing:
-            raise ValueError(f"step {step.name} distils from unknown steps {missing}")
+            raise ValueError(f"step {step.name} builds on unknown steps {missing}")
         if not last and finished(artifact):
             log.info("recipe: %s already trained (%s)", step.name, artifact)
             continue
@@ -95,6 +98,7 @@ def run_recipe(
             **{
                 **step.changes,
                 "teachers": tuple(str(artifacts[t]) for t in step.teachers),
+                "init_from": str(artifacts[step.init_from]) if step.init_from else None,
             },
         )
         if not last:

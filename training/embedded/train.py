@@ -147,26 +147,52 @@ def dev_score(reports: Mapping[str, Mapping[str, EvalReport]]) -> float:
 # --------------------------------------------------------------------------- distillation
 
 
-def teacher_probs(teachers: Sequence[str], texts: Sequence[str]) -> dict[str, Any]:
-    """The teachers' joint probabilities for ``texts``: per aspect, the normalised geometric
-    mean of each teacher's encoder-only probabilities (served fp32). Encoder-only because a
-    lexical head has memorised its own training rows: on them its probabilities are not a
-    teacher's belief but the label again."""
+def teacher_probs(
+    teachers: Sequence[str], examples: Sequence[Example], config: TrainConfig
+) -> dict[str, Any]:
+    """The teachers' joint probabilities for ``examples``: per aspect, the normalised geometric
+    mean of each teacher's probabilities (served fp32).
+
+    A teacher's own lexical head has memorised these very rows (on them its probabilities
+    are the label again), so it is never used here. With ``lexical_folds`` > 1 each teacher's
+    encoder is blended instead, at the teacher's own lexical weights, with out-of-fold lexical
+    scores (``training.embedded.lexical.out_of_fold_log_probs``); otherwise teachers are
+    their encoders alone."""
     import numpy as np
 
     from models.embedded import EmbeddedClassifier
+    from models.lexical import blend
 
+    texts = [ex.text for ex in examples]
+    oof: dict[str, Any] = {}
+    if config.teacher_lexical_folds > 1:
+        from training.embedded.lexical import out_of_fold_log_probs
+
+        oof = out_of_fold_log_probs(examples, config, config.teacher_lexical_folds)
     log_sum: dict[str, Any] = {}
     for path in teachers:
         classifier = EmbeddedClassifier(
             Path(path), use_onnx=False, use_lexical=False, batch_size=128
         )
-        probs = classifier.predict_probs(list(texts))
+        weights = (classifier.artifact.config.get("lexical") or {}).get("weights", {})
+        probs = classifier.predict_probs(texts)
         classifier.close()
         for name in ASPECT_LABELS:
-            logp = np.log(np.clip(probs[name].astype(np.float64), 1e-9, 1.0))
+            p = probs[name]
+            if (
+                name in oof
+                and name in config.teacher_lexical_aspects
+                and weights.get(name, 0.0) > 0
+            ):
+                p = blend(p, oof[name], float(weights[name]))
+            logp = np.log(np.clip(p.astype(np.float64), 1e-9, 1.0))
             log_sum[name] = log_sum.get(name, 0.0) + logp
-        log.info("teacher %s scored %d training rows", path, len(texts))
+        log.info(
+            "teacher %s scored %d training rows (out-of-fold lexical weights %s)",
+            path,
+            len(texts),
+            weights if oof else "none",
+        )
     out = {}
     for name, total in log_sum.items():
         z = total / len(teachers)
@@ -175,11 +201,11 @@ def teacher_probs(teachers: Sequence[str], texts: Sequence[str]) -> dict[str, An
     return out
 
 
-def teacher_versions(teachers: Sequence[str]) -> list[str]:
-    """Name+version+digest of each teacher artifact, recorded in the student's config."""
+def model_versions(artifacts: Sequence[str]) -> list[str]:
+    """Name+version+digest of each artifact (teachers, warm start), recorded in config.json."""
     from models.embedded import EmbeddedArtifact
 
-    return [EmbeddedArtifact.load(Path(p)).model_version for p in teachers]
+    return [EmbeddedArtifact.load(Path(p)).model_version for p in artifacts]
 
 
 # --------------------------------------------------------------------------- loop
@@ -240,7 +266,7 @@ def train(
         k: encode(v, tokenizer, ASPECT_LABELS, config.max_length) for k, v in splits.dev.items()
     }
     if config.teachers and not finalize:
-        soft = teacher_probs(config.teachers, [ex.text for ex in splits.train])
+        soft = teacher_probs(config.teachers, splits.train, config)
         train_items = [
             dataclasses.replace(
                 item, soft={name: tuple(map(float, soft[name][i])) for name in ASPECT_LABELS}
@@ -375,7 +401,8 @@ def train(
         splits,
         history,
         best_score,
-        teachers=teacher_versions(config.teachers) if config.teachers else None,
+        teachers=model_versions(config.teachers) if config.teachers else None,
+        init_from=model_versions([config.init_from])[0] if config.init_from else None,
     )
     return finish_artifact(out_dir, splits, config)
 
@@ -406,7 +433,7 @@ def relexicalize(
     doc = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     recorded = {k: v for k, v in doc["training"]["config"].items() if k in known}
-    for key in ("lora_targets", "lexical_weight_grid"):
+    for key in ("lora_targets", "lexical_weight_grid", "teachers", "teacher_lexical_aspects"):
         if key in recorded:
             recorded[key] = tuple(recorded[key])
     config = dataclasses.replace(TrainConfig(), **{**recorded, "lexical": True})
@@ -474,6 +501,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="train on N rows (smoke run)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--head-lr", type=float, default=None)
     parser.add_argument("--lora-rank", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None, help="initialisation and data order")
     parser.add_argument(
@@ -491,6 +519,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--distill-weight", type=float, default=None, help="teacher share of the loss (0-1)"
     )
+    parser.add_argument(
+        "--teacher-lexical-folds",
+        type=int,
+        default=None,
+        help="K > 1: teachers blend in K-fold out-of-fold lexical scores",
+    )
+    parser.add_argument(
+        "--init-from", type=Path, default=None, help="artifact to warm-start the network from"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -501,11 +538,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             ("limit", "limit"),
             ("threads", "threads"),
             ("lr", "lr"),
+            ("head_lr", "head_lr"),
             ("lora_rank", "lora_rank"),
             ("ema_decay", "ema_decay"),
             ("seed", "seed"),
             ("version", "version"),
             ("distill_weight", "distill_weight"),
+            ("teacher_lexical_folds", "teacher_lexical_folds"),
         ]
         if getattr(args, attr, None) is not None
     }
@@ -513,6 +552,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         changes["lexical"] = False
     if getattr(args, "teachers", None):
         changes["teachers"] = tuple(str(p) for p in args.teachers)
+    if getattr(args, "init_from", None) is not None:
+        changes["init_from"] = str(args.init_from)
     return dataclasses.replace(TrainConfig(), **changes)
 
 
