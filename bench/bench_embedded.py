@@ -15,7 +15,9 @@ Times, on the TFNS validation texts (../shared/data/tfns/validation.jsonl):
 The texts are cut into chunks; each chunk is scored by the four paths back to back
 (interleaved, so load from other processes hits all alike). Printed: snippets/s per path over
 all chunks and repeats, the ratio to the baseline as the median of per-chunk ratios, then the
-sentiment metrics of fp32 and int8 on TFNS validation and how often their labels agree.
+sentiment metrics of fp32 and int8 on TFNS validation, how often their labels agree, how far
+int8 probabilities are from fp32, and how far a snippet's probabilities move when it is
+batched with other snippets (int8 activation scales are per batch; fp32 is batch-invariant).
 The first ONNX load (export + quantisation) is timed separately and excluded.
 """
 
@@ -172,6 +174,23 @@ def main() -> int:
     )
     gain = reports["onnx_int8"].weighted_f1 - reports["int8_encoder"].weighted_f1
     print(f"  lexical head: weighted-F1 {100 * gain:+.2f} points over the int8 encoder alone")
+    error = np.abs(merged["onnx_int8"]["sentiment"] - merged["torch_fp32"]["sentiment"]).max(1)
+    print(
+        f"  int8 probability error vs fp32 (max over labels): mean {error.mean():.4f}, "
+        f"p99 {np.quantile(error, 0.99):.3f}"
+    )
+    # Dynamic int8 picks each activation scale from the whole batch: score the same texts
+    # again, reversed and in one call, so each sits among other batch-mates.
+    batch_shift = {
+        name: np.abs(
+            clf.predict_probs(texts[::-1])["sentiment"][::-1] - merged[name]["sentiment"]
+        ).max(1)
+        for name, clf in (("torch_fp32", fp32), ("onnx_int8", int8))
+    }
+    print(
+        "  batch-composition sensitivity (same texts, other batch-mates): "
+        + "; ".join(f"{n} mean {d.mean():.4f} max {d.max():.3f}" for n, d in batch_shift.items())
+    )
 
     if args.json:
         args.json.write_text(
@@ -188,6 +207,9 @@ def main() -> int:
                     "macro_f1_drop_points": 100 * drop,
                     "label_agreement": agreement / len(texts),
                     "lexical_weighted_f1_gain_points": 100 * gain,
+                    "int8_error_mean": float(error.mean()),
+                    "batch_shift_mean": {n: float(d.mean()) for n, d in batch_shift.items()},
+                    "batch_shift_max": {n: float(d.max()) for n, d in batch_shift.items()},
                 },
                 indent=2,
             )

@@ -158,9 +158,38 @@ def test_onnx_agrees_with_torch(
     for name in fast:
         agreement = float((fast[name].argmax(1) == exact[name].argmax(1)).mean())
         assert agreement >= 0.95, (name, agreement)
-        # int8 shifts probabilities by ~0.03 on average (bench_embedded.py: -0.45 points of
-        # macro-F1 on TFNS validation for model 1.2.0); a broken export shifts them far more
-        assert float(np.abs(fast[name] - exact[name]).mean()) < 0.05
+        # int8 with fp32 early down-projections shifts probabilities by ~0.01-0.02 on
+        # average here (model 1.4.0; all-int8 shifted them further); a broken export shifts
+        # them far more
+        assert float(np.abs(fast[name] - exact[name]).mean()) < 0.03
+
+
+def test_int8_graph_keeps_the_outlier_prone_linears_fp32(
+    onnx_classifier: EmbeddedClassifier,
+) -> None:
+    """The first two layers' feed-forward down-projections and the heads stay fp32; the
+    other encoder linears are int8."""
+    import onnx
+
+    from models.embedded_onnx import fp32_nodes
+
+    graph = onnx.load(str(onnx_classifier._onnx.model_path), load_external_data=False).graph
+    float_matmuls = sorted(n.name for n in graph.node if n.op_type == "MatMul")
+    assert float_matmuls == [f"/encoder/encoder/layer.{i}/output/dense/MatMul" for i in range(2)]
+    assert sum(n.op_type == "MatMulInteger" for n in graph.node) >= 12  # QKV is QAttention
+    assert sum(n.op_type == "QAttention" for n in graph.node) == 6
+    kept = fp32_nodes(
+        [
+            "/encoder/encoder/layer.1/output/dense/MatMul",
+            "/encoder/encoder/layer.1/attention/output/dense/MatMul",
+            "/encoder/encoder/layer.1/intermediate/dense/MatMul",
+            "/encoder/encoder/layer.2/output/dense/MatMul",
+            "/sentiment/Gemm",
+            "/sentimental/Gemm",
+        ],
+        ["sentiment", "prediction"],
+    )
+    assert kept == ["/encoder/encoder/layer.1/output/dense/MatMul", "/sentiment/Gemm"]
 
 
 def test_unsupported_aspects_raise(onnx_classifier: EmbeddedClassifier) -> None:
