@@ -113,7 +113,7 @@ def build_classifier(
 
         classifier = EmbeddedClassifier(
             settings.embedded_model_dir,
-            use_onnx=settings.onnx,
+            use_onnx=settings.embedded_runtime == "int8",
             threads=settings.threads,
             batch_size=settings.batch_size,
         )

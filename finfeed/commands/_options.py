@@ -74,6 +74,14 @@ def add_classifier_options(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--embedded-runtime",
+        env="FINFEED_EMBEDDED_RUNTIME",
+        choices=["int8", "fp32"],
+        help="embedded backend: int8 ONNX Runtime (default; fastest, probabilities move "
+        "slightly with batch-mates) or fp32 torch (batch-invariant, reproducible rescoring)",
+    )
+    add_option(
+        parser,
         "--model-paths",
         env="FINFEED_MODEL_PATHS",
         help="transformers backend: local model dir, or aspect=dir,aspect=dir",
@@ -115,6 +123,7 @@ def classifier_settings(args: argparse.Namespace) -> Any:
             batch_size="batch_size",
             model_paths="model_paths",
             embedded_model_dir="embedded_model",
+            embedded_runtime="embedded_runtime",
             device="device",
             sglang_url="sglang_url",
             sglang_mode="sglang_mode",

@@ -208,7 +208,7 @@ def test_embedded_model_option_selects_the_artifact(tmp_path: Path, capsys, monk
     art = _random_artifact(tmp_path / "art", seed=5)
     version = EmbeddedArtifact.load(art).model_version
     text = "Acme cuts its dividend"
-    monkeypatch.setenv("FINFEED_ONNX", "0")
+    monkeypatch.setenv("FINFEED_EMBEDDED_RUNTIME", "fp32")
     monkeypatch.setenv("FINFEED_EMBEDDED_MODEL_DIR", str(tmp_path / "missing"))
     args = ["classify", "--json", "--aspects", "sentiment", "--embedded-model", str(art), text]
     assert main(args) == 0
@@ -223,3 +223,30 @@ def test_embedded_model_option_selects_the_artifact(tmp_path: Path, capsys, monk
     # without the flag the environment's (missing) directory is used: a clear error, exit 2
     assert main([*args[:-3], text]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_embedded_runtime_option_reaches_the_classifier(monkeypatch) -> None:
+    """--embedded-runtime (env FINFEED_EMBEDDED_RUNTIME) picks int8 ONNX or fp32 torch; the
+    fp32 runtime scores a snippet the same whatever it is batched with."""
+    import argparse
+
+    from finfeed.commands._options import add_classifier_options, classifier_settings
+
+    parser = argparse.ArgumentParser()
+    add_classifier_options(parser)
+    monkeypatch.setenv("FINFEED_EMBEDDED_RUNTIME", "fp32")
+    assert classifier_settings(parser.parse_args([])).embedded_runtime == "fp32"
+    assert (
+        classifier_settings(parser.parse_args(["--embedded-runtime", "int8"])).embedded_runtime
+        == "int8"
+    )
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--embedded-runtime", "fp16"])
+    exact = build_classifier(classifier_settings(parser.parse_args(["--aspects", "sentiment"])))
+    assert exact.use_onnx is False
+    texts = ["Acme cuts its dividend", "Shares of Acme rose 4% after earnings beat estimates"]
+    alone = exact.classify(texts[:1], [SENTIMENT])[0]["sentiment"].probs
+    batched = exact.classify(texts[::-1] * 3, [SENTIMENT])[1]["sentiment"].probs
+    assert dict(batched) == pytest.approx(dict(alone), abs=1e-6)
+    monkeypatch.delenv("FINFEED_EMBEDDED_RUNTIME")
+    assert build_classifier(classifier_settings(parser.parse_args([]))).use_onnx is True
