@@ -19,8 +19,10 @@ come back in input order.
 
 Dynamic int8 quantisation scales each layer's activations over the whole batch, so with
 ``use_onnx=True`` a snippet's probabilities can move with the snippets it is batched with
-(mean shift ~0.01; up to ~0.1 for a rare snippet near a decision boundary). Use ``use_onnx=False``
-(fp32 torch, batch-invariant to ~1e-6) where bit-stable rescoring matters more than speed.
+(on TFNS validation, batch 64: mean shift 0.01, up to ~0.15 for a rare snippet near a
+decision boundary; ``bench/bench_embedded.py`` prints it). Use ``use_onnx=False`` (fp32 torch,
+batch-invariant to ~1e-6; ``--embedded-runtime fp32``) where reproducible rescoring matters
+more than speed.
 """
 
 from __future__ import annotations

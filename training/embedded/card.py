@@ -138,7 +138,9 @@ def write_model_card(out_dir: Path) -> None:
         f"- Input: {doc['text_normalization']}; truncated to {doc['max_length']} tokens "
         f"(training: {cfg['train_max_length']}).",
         "- Serving: merged network exported to ONNX and dynamically quantised to int8 "
-        "(ONNX Runtime), cached per artifact hash; `use_onnx=False` runs fp32 torch.",
+        "(ONNX Runtime; the first two layers' feed-forward down-projections stay fp32), "
+        "cached per artifact hash; `--embedded-runtime fp32` (`use_onnx=False`) runs "
+        "fp32 torch, batch-invariant.",
         *_lexical_lines(doc),
         "",
         "## Training data",
