@@ -154,10 +154,11 @@ def teacher_probs(
     mean of each teacher's probabilities (served fp32).
 
     A teacher's own lexical head has memorised these very rows (on them its probabilities
-    are the label again), so it is never used here. With ``lexical_folds`` > 1 each teacher's
-    encoder is blended instead, at the teacher's own lexical weights, with out-of-fold lexical
-    scores (``training.embedded.lexical.out_of_fold_log_probs``); otherwise teachers are
-    their encoders alone."""
+    are the label again), so it is never used here. With ``config.teacher_lexical_folds``
+    > 1 each teacher's encoder is blended instead, on ``config.teacher_lexical_aspects`` and
+    at the teacher's own lexical weights, with out-of-fold lexical scores
+    (``training.embedded.lexical.out_of_fold_log_probs``); otherwise teachers are their
+    encoders alone."""
     import numpy as np
 
     from models.embedded import EmbeddedClassifier
