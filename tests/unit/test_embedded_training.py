@@ -249,7 +249,7 @@ def test_distillation_mixes_label_and_teacher_cross_entropy() -> None:
 def test_teacher_probs_are_the_geometric_mean_of_encoder_only_teachers(tmp_path: Path) -> None:
     import numpy as np
 
-    from training.embedded.train import model_versions, teacher_probs
+    from training.embedded.distill import model_versions, teacher_probs
 
     arts = [_random_artifact(tmp_path / f"t{i}", seed) for i, seed in enumerate((3, 4))]
     texts = ["Acme beats estimates", "Shares slump after guidance cut", "Board meets Tuesday"]
@@ -399,8 +399,8 @@ def test_teacher_with_out_of_fold_lexical_blends_at_the_teachers_weights(tmp_pat
     import numpy as np
 
     from models.lexical import blend
+    from training.embedded.distill import teacher_probs
     from training.embedded.lexical import out_of_fold_log_probs
-    from training.embedded.train import teacher_probs
 
     art = _random_artifact(tmp_path / "t", 5)
     doc = json.loads((art / "config.json").read_text())

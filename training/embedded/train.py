@@ -41,6 +41,7 @@ from training.embedded.data import (
     encode,
     length_bucketed_batches,
 )
+from training.embedded.distill import model_versions, teacher_probs
 from training.embedded.lexical import add_lexical_head
 from training.embedded.model import build_model, trainable_state
 from training.metrics import EvalReport, evaluate
@@ -142,71 +143,6 @@ def dev_score(reports: Mapping[str, Mapping[str, EvalReport]]) -> float:
     """Model-selection score: mean macro-F1 over (dev source, aspect) pairs."""
     values = [r.macro_f1 for per_aspect in reports.values() for r in per_aspect.values()]
     return sum(values) / len(values) if values else 0.0
-
-
-# --------------------------------------------------------------------------- distillation
-
-
-def teacher_probs(
-    teachers: Sequence[str], examples: Sequence[Example], config: TrainConfig
-) -> dict[str, Any]:
-    """The teachers' joint probabilities for ``examples``: per aspect, the normalised geometric
-    mean of each teacher's probabilities (served fp32).
-
-    A teacher's own lexical head has memorised these very rows (on them its probabilities
-    are the label again), so it is never used here. With ``config.teacher_lexical_folds``
-    > 1 each teacher's encoder is blended instead, on ``config.teacher_lexical_aspects`` and
-    at the teacher's own lexical weights, with out-of-fold lexical scores
-    (``training.embedded.lexical.out_of_fold_log_probs``); otherwise teachers are their
-    encoders alone."""
-    import numpy as np
-
-    from models.embedded import EmbeddedClassifier
-    from models.lexical import blend
-
-    texts = [ex.text for ex in examples]
-    oof: dict[str, Any] = {}
-    if config.teacher_lexical_folds > 1:
-        from training.embedded.lexical import out_of_fold_log_probs
-
-        oof = out_of_fold_log_probs(examples, config, config.teacher_lexical_folds)
-    log_sum: dict[str, Any] = {}
-    for path in teachers:
-        classifier = EmbeddedClassifier(
-            Path(path), use_onnx=False, use_lexical=False, batch_size=128
-        )
-        weights = (classifier.artifact.config.get("lexical") or {}).get("weights", {})
-        probs = classifier.predict_probs(texts)
-        classifier.close()
-        for name in ASPECT_LABELS:
-            p = probs[name]
-            if (
-                name in oof
-                and name in config.teacher_lexical_aspects
-                and weights.get(name, 0.0) > 0
-            ):
-                p = blend(p, oof[name], float(weights[name]))
-            logp = np.log(np.clip(p.astype(np.float64), 1e-9, 1.0))
-            log_sum[name] = log_sum.get(name, 0.0) + logp
-        log.info(
-            "teacher %s scored %d training rows (out-of-fold lexical weights %s)",
-            path,
-            len(texts),
-            weights if oof else "none",
-        )
-    out = {}
-    for name, total in log_sum.items():
-        z = total / len(teachers)
-        z = np.exp(z - z.max(-1, keepdims=True))
-        out[name] = z / z.sum(-1, keepdims=True)
-    return out
-
-
-def model_versions(artifacts: Sequence[str]) -> list[str]:
-    """Name+version+digest of each artifact (teachers, warm start), recorded in config.json."""
-    from models.embedded import EmbeddedArtifact
-
-    return [EmbeddedArtifact.load(Path(p)).model_version for p in artifacts]
 
 
 # --------------------------------------------------------------------------- loop
