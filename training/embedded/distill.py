@@ -41,7 +41,9 @@ def teacher_probs(
     if config.teacher_lexical_folds > 1:
         from training.embedded.lexical import out_of_fold_log_probs
 
-        oof = out_of_fold_log_probs(examples, config, config.teacher_lexical_folds)
+        oof = out_of_fold_log_probs(
+            examples, config, config.teacher_lexical_folds, config.teacher_lexical_aspects
+        )
     log_sum: dict[str, Any] = {}
     for path in teachers:
         classifier = EmbeddedClassifier(
@@ -52,11 +54,7 @@ def teacher_probs(
         classifier.close()
         for name in ASPECT_LABELS:
             p = probs[name]
-            if (
-                name in oof
-                and name in config.teacher_lexical_aspects
-                and weights.get(name, 0.0) > 0
-            ):
+            if name in oof and weights.get(name, 0.0) > 0:
                 p = blend(p, oof[name], float(weights[name]))
             logp = np.log(np.clip(p.astype(np.float64), 1e-9, 1.0))
             log_sum[name] = log_sum.get(name, 0.0) + logp

@@ -137,9 +137,12 @@ def fit_lexical_head(
 
 
 def out_of_fold_log_probs(
-    examples: Sequence[Example], config: TrainConfig, folds: int
+    examples: Sequence[Example],
+    config: TrainConfig,
+    folds: int,
+    aspects: Sequence[str] = tuple(ASPECT_LABELS),
 ) -> dict[str, NDArray[np.float32]]:
-    """Per aspect, lexical log-probabilities [len(examples), n_labels] that no row's own
+    """Per aspect in ``aspects``, lexical log-probabilities [len(examples), n_labels] that no row's own
     label shaped: the distinct texts labelled on the aspect fall into ``folds`` folds by a
     stable hash, and each fold is scored by a model fitted on the other folds. Rows not
     labelled on the aspect are scored by the model fitted on every labelled row (they are
@@ -155,7 +158,8 @@ def out_of_fold_log_probs(
     fold_of = [min(folds - 1, int(bucket(ex.text, salt="lexical-oof") * folds)) for ex in examples]
     first = {ex.text: i for i, ex in reversed(list(enumerate(examples)))}
     out: dict[str, NDArray[np.float32]] = {}
-    for aspect, labels in ASPECT_LABELS.items():
+    for aspect in aspects:
+        labels = ASPECT_LABELS[aspect]
         rows = _distinct(examples, aspect)
         index = [first[ex.text] for ex in rows]
         y = np.asarray([labels.index(ex.labels[aspect]) for ex in rows])
